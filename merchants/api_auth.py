@@ -1,0 +1,55 @@
+"""API-key authentication for the REST API (kept apart from the views: DRF imports it at start-up)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.request import Request
+
+from merchants.models import ApiKey, Merchant
+from merchants.selectors import api_key_authenticate
+
+
+@dataclass(frozen=True, slots=True)
+class ApiPrincipal:
+    """``request.user`` for API calls: the merchant acting through one of its keys."""
+
+    api_key: ApiKey
+
+    @property
+    def merchant(self) -> Merchant:
+        return self.api_key.merchant
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_test_mode(self) -> bool:
+        return self.api_key.mode == ApiKey.Mode.TEST
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """``Authorization: Bearer <merchant API key>``."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[ApiPrincipal, ApiKey] | None:
+        header = get_authorization_header(request).split()
+        if not header:
+            return None
+        if header[0].lower() != self.keyword.lower().encode() or len(header) != 2:
+            raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <API key>'.")
+        try:
+            raw_key = header[1].decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise exceptions.AuthenticationFailed("The API key is not valid.") from exc
+        api_key = api_key_authenticate(raw_key=raw_key)
+        if api_key is None:
+            raise exceptions.AuthenticationFailed("The API key is not valid or has been revoked.")
+        return ApiPrincipal(api_key), api_key
+
+    def authenticate_header(self, request: Request) -> str:
+        return self.keyword

@@ -1,0 +1,237 @@
+"""What every endpoint of the REST API shares (DESIGN.md §6): API-key authentication, problem+json
+errors with stable codes, strict JSON integers for amounts, per-key throttling, pagination."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from merchants.api_auth import ApiPrincipal
+from merchants.errors import STATUS_BY_CODE, DomainError
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+MAX_AMOUNT_MINOR = 10**15  # far above any order; keeps every sum inside a BIGINT
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "merchants.api_auth.ApiKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "http", "scheme": "bearer", "description": "A merchant API key."}
+
+
+class ApiKeyRateThrottle(SimpleRateThrottle):
+    """Requests per API key (each key of a merchant has its own allowance)."""
+
+    scope = "api_key"
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        if isinstance(request.user, ApiPrincipal):
+            return self.cache_format % {"scope": self.scope, "ident": request.user.api_key.pk}
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+def principal(request: Request) -> ApiPrincipal:
+    user = request.user
+    if not isinstance(user, ApiPrincipal):
+        raise exceptions.NotAuthenticated()
+    return user
+
+
+def ensure_not_frozen(request: Request) -> None:
+    """Frozen merchants start nothing new (§6); voids, refunds and reads keep working."""
+    if principal(request).merchant.is_frozen:
+        raise DomainError("merchant_frozen", "This merchant is frozen.")
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer and nothing else: a string, a number with a fraction or an exponent, or a
+    boolean is rejected, never coerced (§6). Bounded so every sum stays inside a BIGINT."""
+
+    default_error_messages = {
+        "invalid": "Must be a JSON integer (minor units): no strings, fractions, exponents or booleans.",
+    }
+
+    def __init__(
+        self, *, min_value: int | None = 0, max_value: int | None = MAX_AMOUNT_MINOR, **kwargs: Any
+    ) -> None:
+        super().__init__(min_value=min_value, max_value=max_value, **kwargs)
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return data
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """``true`` or ``false`` only (DRF's own accepts "yes", 1, "on" …)."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string only (DRF's own turns numbers into strings)."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class CreatedCursorPagination(CursorPagination):
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class ProblemSerializer(serializers.Serializer):
+    """An ``application/problem+json`` body (RFC 9457)."""
+
+    type = serializers.CharField()
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    code = serializers.ChoiceField(choices=sorted(STATUS_BY_CODE))
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+def problem_responses(*codes: str) -> dict[int, OpenApiResponse]:
+    """OpenAPI responses for the given error codes (401 and 429 apply to every endpoint)."""
+    by_status: dict[int, list[str]] = {}
+    for code in ("authentication_failed", "throttled", *codes):
+        by_status.setdefault(STATUS_BY_CODE[code], []).append(code)
+    return {
+        status: OpenApiResponse(
+            response=ProblemSerializer, description="Problem: " + ", ".join(f"`{c}`" for c in cs)
+        )
+        for status, cs in sorted(by_status.items())
+    }
+
+
+_TITLES = {
+    "validation_error": "Invalid request",
+    "authentication_failed": "Authentication failed",
+    "merchant_frozen": "Merchant frozen",
+    "permission_denied": "Permission denied",
+    "not_found": "Not found",
+    "throttled": "Too many requests",
+    "method_not_allowed": "Method not allowed",
+    "unsupported_media_type": "Unsupported media type",
+    "not_acceptable": "Not acceptable",
+}
+
+
+def problem_response(
+    *,
+    status: int,
+    code: str,
+    detail: str,
+    errors: dict[str, list[str]] | None = None,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": f"/api/problems/{code}",
+        "title": _TITLES.get(code, code.replace("_", " ").capitalize()),
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if errors:
+        body["errors"] = errors
+    if extra:
+        body.update(extra)
+    return Response(body, status=status, content_type=PROBLEM_CONTENT_TYPE, headers=headers)
+
+
+def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error details → ``{"budget.total": ["…"], "offers[0].term": ["…"]}``."""
+    out: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+                path = f"{prefix}[{key}]"
+            else:
+                name = "" if key == "non_field_errors" else str(key)
+                path = f"{prefix}.{name}" if prefix and name else (prefix or name)
+            for k, v in _flatten(value, path).items():
+                out.setdefault(k, []).extend(v)
+    elif isinstance(detail, list):
+        if all(not isinstance(item, dict | list) for item in detail):
+            out.setdefault(prefix or "request", []).extend(str(item) for item in detail)
+        else:
+            for index, item in enumerate(detail):
+                for k, v in _flatten(item, f"{prefix}[{index}]").items():
+                    out.setdefault(k, []).extend(v)
+    else:
+        out.setdefault(prefix or "request", []).append(str(detail))
+    return out
+
+
+def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Every error leaves the API as problem+json with a stable ``code``."""
+    if isinstance(exc, DomainError):
+        return problem_response(
+            status=exc.status,
+            code=exc.code,
+            detail=exc.message,
+            errors=exc.errors,
+            extra=exc.extra,
+        )
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        return problem_response(
+            status=400,
+            code="validation_error",
+            detail="The request is not valid; see errors.",
+            errors=_flatten(exc.detail),
+        )
+    if isinstance(exc, exceptions.ParseError):
+        return problem_response(
+            status=400,
+            code="validation_error",
+            detail="The body is not valid JSON.",
+            errors={"request": [str(exc.detail)]},
+        )
+    code = {
+        exceptions.NotAuthenticated: "authentication_failed",
+        exceptions.AuthenticationFailed: "authentication_failed",
+        exceptions.PermissionDenied: "permission_denied",
+        exceptions.NotFound: "not_found",
+        exceptions.Throttled: "throttled",
+        exceptions.MethodNotAllowed: "method_not_allowed",
+        exceptions.UnsupportedMediaType: "unsupported_media_type",
+        exceptions.NotAcceptable: "not_acceptable",
+    }.get(type(exc), "request_error")
+    headers = {
+        k: v
+        for k, v in response.headers.items()
+        if k in ("WWW-Authenticate", "Retry-After", "Allow")
+    }
+    return problem_response(
+        status=response.status_code,
+        code=code,
+        detail=str(getattr(exc, "detail", exc)),
+        headers=headers,
+    )

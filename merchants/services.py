@@ -1,0 +1,249 @@
+"""Writes for merchants, stores, members and API keys. Every write goes through here."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import string
+import zoneinfo
+from dataclasses import dataclass
+from functools import cache
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from merchants.currencies import CURRENCIES
+from merchants.errors import DomainError
+from merchants.models import ApiKey, Membership, Merchant, Store
+
+# A merchant may hold this many active keys per mode: two, so a key can be rotated without downtime.
+MAX_ACTIVE_KEYS_PER_MODE = 2
+API_KEY_SCHEME = "ipk"
+_PREFIX_ID_ALPHABET = string.ascii_letters + string.digits
+_PREFIX_ID_LENGTH = 10
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _validate_merchant_fields(*, name: str, currency: str, timezone_name: str) -> None:
+    errors: dict[str, list[str]] = {}
+    if not name.strip():
+        errors["name"] = ["A merchant needs a name."]
+    elif len(name) > 120:
+        errors["name"] = ["At most 120 characters."]
+    if currency not in CURRENCIES:
+        errors["currency"] = [f"Unknown or unsupported ISO 4217 currency {currency!r}."]
+    if timezone_name not in _time_zones():
+        errors["timezone"] = [f"Unknown time zone {timezone_name!r} (use an IANA name)."]
+    if errors:
+        raise DomainError("validation_error", "The merchant is not valid.", errors=errors)
+
+
+@transaction.atomic
+def merchant_create(
+    *,
+    name: str,
+    legal_name: str = "",
+    currency: str = "CNY",
+    timezone_name: str = "Asia/Shanghai",
+    owner_email: str | None = None,
+) -> Merchant:
+    """Onboard a merchant; with ``owner_email``, its owner too (an existing user or a new one)."""
+    _validate_merchant_fields(name=name, currency=currency, timezone_name=timezone_name)
+    merchant = Merchant.objects.create(
+        name=name.strip(), legal_name=legal_name, currency=currency, timezone=timezone_name
+    )
+    if owner_email:
+        user = user_get_or_create_by_email(email=owner_email)
+        membership_set(merchant=merchant, user=user, role=Membership.Role.OWNER)
+    return merchant
+
+
+def user_get_or_create_by_email(*, email: str) -> AbstractBaseUser:
+    """The user with this e-mail (case-insensitive), or a new one without a usable password."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    email = email.strip()
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise DomainError.validation("email", f"{email!r} is not an e-mail address.") from exc
+    user_model = get_user_model()
+    user = user_model.objects.filter(email__iexact=email).order_by("pk").first()
+    if user is None:
+        user = user_model.objects.create_user(username=email.lower(), email=email)
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
+def merchant_freeze(*, merchant: Merchant, reason: str) -> Merchant:
+    """Freeze a merchant: its campaigns stop being offered and it can start nothing new (§6, §8).
+
+    Nothing is deleted; voids, refunds and reads keep working."""
+    if not reason.strip():
+        raise DomainError.validation("reason", "Say why the merchant is frozen.")
+    Merchant.objects.filter(pk=merchant.pk).update(
+        status=Merchant.Status.FROZEN,
+        frozen_reason=reason.strip(),
+        frozen_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+    merchant.refresh_from_db()
+    return merchant
+
+
+def merchant_unfreeze(*, merchant: Merchant) -> Merchant:
+    Merchant.objects.filter(pk=merchant.pk).update(
+        status=Merchant.Status.ACTIVE, frozen_reason="", frozen_at=None, updated_at=timezone.now()
+    )
+    merchant.refresh_from_db()
+    return merchant
+
+
+def merchant_set_paid_terms_disabled(*, merchant: Merchant, terms: list[int]) -> Merchant:
+    """Switch paid installments (no campaign) off for these terms; every other term is on."""
+    if any(isinstance(t, bool) or not isinstance(t, int) or not 2 <= t <= 36 for t in terms):
+        raise DomainError.validation("paid_terms_disabled", "Terms are whole numbers from 2 to 36.")
+    merchant.paid_terms_disabled = sorted(set(terms))
+    merchant.save(update_fields=["paid_terms_disabled", "updated_at"])
+    return merchant
+
+
+def _validate_store(*, code: str, name: str) -> None:
+    errors: dict[str, list[str]] = {}
+    if not code or len(code) > 32 or not all(c.isalnum() or c in "_.-" for c in code):
+        errors["code"] = ["1–32 letters, digits, '_', '.' or '-'."]
+    elif not code[0].isalnum():
+        errors["code"] = ["Start with a letter or a digit."]
+    if not name.strip():
+        errors["name"] = ["A store needs a name."]
+    elif len(name) > 120:
+        errors["name"] = ["At most 120 characters."]
+    if errors:
+        raise DomainError("validation_error", "The store is not valid.", errors=errors)
+
+
+def store_create(
+    *, merchant: Merchant, code: str, name: str, city: str = "", active: bool = True
+) -> Store:
+    """Open a store; its code is the merchant's own and unique within the merchant."""
+    _validate_store(code=code, name=name)
+    try:
+        with transaction.atomic():
+            return Store.objects.create(
+                merchant=merchant, code=code, name=name.strip(), city=city.strip(), active=active
+            )
+    except IntegrityError as exc:
+        raise DomainError.validation("code", f"A store with code {code!r} already exists.") from exc
+
+
+def store_update(
+    *,
+    store: Store,
+    code: str | None = None,
+    name: str | None = None,
+    city: str | None = None,
+    active: bool | None = None,
+) -> Store:
+    """Change a store's fields; ``active=False`` deactivates it (stores are never deleted)."""
+    new_code = store.code if code is None else code
+    new_name = store.name if name is None else name
+    _validate_store(code=new_code, name=new_name)
+    store.code = new_code
+    store.name = new_name.strip()
+    if city is not None:
+        store.city = city.strip()
+    if active is not None:
+        store.active = active
+    try:
+        with transaction.atomic():
+            store.save()
+    except IntegrityError as exc:
+        raise DomainError.validation(
+            "code", f"A store with code {new_code!r} already exists."
+        ) from exc
+    return store
+
+
+def membership_set(*, merchant: Merchant, user: AbstractBaseUser, role: str) -> Membership:
+    """Give ``user`` the ``role`` at ``merchant`` (adding or changing the membership)."""
+    if role not in Membership.Role.values:
+        raise DomainError.validation("role", f"Unknown role {role!r}.")
+    membership, _ = Membership.objects.update_or_create(
+        merchant=merchant, user=user, defaults={"role": role}
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, merchant: Merchant, user: AbstractBaseUser) -> None:
+    """Remove a member; a merchant always keeps at least one owner."""
+    # Lock the merchant so two concurrent removals cannot both see "another owner remains".
+    Merchant.objects.select_for_update().get(pk=merchant.pk)
+    membership = Membership.objects.filter(merchant=merchant, user=user).first()
+    if membership is None:
+        raise DomainError("not_found", "No such member.")
+    if membership.role == Membership.Role.OWNER:
+        owners = Membership.objects.filter(merchant=merchant, role=Membership.Role.OWNER).count()
+        if owners <= 1:
+            raise DomainError("invalid_transition", "A merchant must keep at least one owner.")
+    membership.delete()
+
+
+def api_key_hash(raw_key: str) -> str:
+    # API keys carry 256 bits of randomness, so a fast hash is safe and lets every request check
+    # its key without a slow KDF; the comparison is constant-time (see selectors).
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedApiKey:
+    api_key: ApiKey
+    raw_key: str  # shown once, never stored
+
+
+@transaction.atomic
+def api_key_create(
+    *,
+    merchant: Merchant,
+    mode: str,
+    name: str = "",
+    created_by: AbstractBaseUser | None = None,
+) -> IssuedApiKey:
+    """Issue a key. At most two active keys per mode, so a live key can be rotated without downtime:
+    create the new one, deploy it, then revoke the old one."""
+    if mode not in ApiKey.Mode.values:
+        raise DomainError.validation("mode", "Mode is 'test' or 'live'.")
+    Merchant.objects.select_for_update().get(pk=merchant.pk)
+    active = ApiKey.objects.filter(merchant=merchant, mode=mode, revoked_at__isnull=True).count()
+    if active >= MAX_ACTIVE_KEYS_PER_MODE:
+        raise DomainError(
+            "invalid_transition",
+            f"A merchant may hold {MAX_ACTIVE_KEYS_PER_MODE} active {mode} keys; revoke one first.",
+        )
+    prefix_id = "".join(secrets.choice(_PREFIX_ID_ALPHABET) for _ in range(_PREFIX_ID_LENGTH))
+    prefix = f"{API_KEY_SCHEME}_{mode}_{prefix_id}"
+    raw_key = f"{prefix}_{secrets.token_urlsafe(32)}"
+    api_key = ApiKey.objects.create(
+        merchant=merchant,
+        name=name,
+        mode=mode,
+        prefix=prefix,
+        secret_hash=api_key_hash(raw_key),
+        created_by=created_by,
+    )
+    return IssuedApiKey(api_key=api_key, raw_key=raw_key)
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    """Revoke a key at once; requests with it then get 401. Revoking twice changes nothing."""
+    ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    api_key.refresh_from_db()
+    return api_key
