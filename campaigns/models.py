@@ -206,3 +206,43 @@ class CampaignEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} by {self.actor_label}"
+
+
+class CampaignDailyUsage(models.Model):
+    """Budget used on one merchant-local day: what the daily cap is checked against (§5)."""
+
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="daily_usage")
+    day = models.DateField()
+    used = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "campaign", "day"], name="campaign_daily_usage_unique"
+            ),
+            models.CheckConstraint(condition=Q(used__gte=0), name="campaign_daily_used_nonneg"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.used}"
+
+
+class CampaignConsumerUsage(models.Model):
+    """Subsidised plans one consumer holds in a campaign: the per-consumer limit's counter (§4)."""
+
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="consumer_usage")
+    consumer_ref = models.CharField(max_length=128)
+    plans = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "campaign", "consumer_ref"],
+                name="campaign_consumer_usage_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.consumer_ref}: {self.plans}"

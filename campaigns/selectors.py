@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignStatus
+from campaigns.models import Campaign, CampaignDailyUsage, CampaignStatus
 from merchants.models import Merchant
 
 
@@ -65,10 +66,21 @@ def campaign_shown_state(
     return campaign.status
 
 
-def campaign_budget_figures(campaign: Campaign) -> BudgetFigures:
-    # Daily usage is counted once budgets are reserved by plans; until then nothing is used today.
+def campaign_budget_figures(
+    campaign: Campaign, *, merchant: Merchant | None = None
+) -> BudgetFigures:
+    """Used, used today (the merchant-local day, as the daily cap counts it) and remaining."""
+    tz = zoneinfo.ZoneInfo((merchant or campaign.merchant).timezone)
+    today = timezone.localtime(timezone.now(), tz).date()
+    used_today = (
+        CampaignDailyUsage.objects.filter(
+            merchant_id=campaign.merchant_id, campaign_id=campaign.pk, day=today
+        )
+        .values_list("used", flat=True)
+        .first()
+    )
     return BudgetFigures(
         used=campaign.budget_used,
-        used_today=0,
+        used_today=used_today or 0,
         remaining=campaign.budget_total - campaign.budget_used,
     )

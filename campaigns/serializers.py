@@ -162,7 +162,7 @@ class CampaignSerializer(serializers.Serializer):
         return CampaignInput(**present)
 
     def to_representation(self, instance: Campaign) -> dict[str, Any]:
-        figures = campaign_budget_figures(instance)
+        figures = campaign_budget_figures(instance, merchant=self.merchant)
 
         def local(value: Any) -> str | None:
             return timezone.localtime(value, self.tz).isoformat() if value else None

@@ -181,3 +181,24 @@ class PlatformSettings(models.Model):
 
     def __str__(self) -> str:
         return f"Settings from {self.effective_from:%Y-%m-%d %H:%M %Z}"
+
+
+from installments.ledger_models import (  # noqa: E402  (the ledger lives in its own module)
+    AccountKind,
+    EntryKind,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerPosting,
+)
+
+__all__ = [
+    "AccountKind",
+    "EntryKind",
+    "FeeRate",
+    "FeeTable",
+    "LedgerAccount",
+    "LedgerEntry",
+    "LedgerPosting",
+    "MerchantFeeOverride",
+    "PlatformSettings",
+]

@@ -1,0 +1,163 @@
+"""The only writer of the ledger (DESIGN.md §7). Callers post inside their own transaction, so a
+plan, its budget reservation and its ledger charge commit or roll back together."""
+
+from __future__ import annotations
+
+import uuid
+import zoneinfo
+from datetime import date, datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from installments.ledger_models import (
+    AccountKind,
+    EntryKind,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerPosting,
+)
+
+
+def business_date_of(moment: datetime) -> date:
+    """The platform's business date of a moment: its date in Asia/Shanghai, whatever the merchant's
+    time zone (§7)."""
+    return timezone.localtime(moment, zoneinfo.ZoneInfo(settings.BUSINESS_TIME_ZONE)).date()
+
+
+def ledger_account(*, merchant_id: uuid.UUID, kind: str, currency: str) -> LedgerAccount:
+    """The merchant's account of this kind, created on first use (concurrent first uses agree)."""
+    account = LedgerAccount.objects.filter(
+        merchant_id=merchant_id, kind=kind, currency=currency
+    ).first()
+    if account is not None:
+        return account
+    try:
+        with transaction.atomic():
+            return LedgerAccount.objects.create(
+                merchant_id=merchant_id, kind=kind, currency=currency
+            )
+    except IntegrityError:
+        return LedgerAccount.objects.get(merchant_id=merchant_id, kind=kind, currency=currency)
+
+
+def _post(
+    *,
+    merchant_id: uuid.UUID,
+    kind: str,
+    currency: str,
+    debit: str,
+    credit: str,
+    amount: int,
+    recorded_at: datetime | None,
+    **refs: object,
+) -> LedgerEntry | None:
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
+        raise ValueError(f"a ledger amount is a non-negative integer, not {amount!r}")
+    if amount == 0:
+        return None  # no posting is ever 0 (§7)
+    entry = LedgerEntry.objects.create(
+        merchant_id=merchant_id,
+        kind=kind,
+        currency=currency,
+        business_date=business_date_of(recorded_at or timezone.now()),
+        **refs,
+    )
+    LedgerPosting.objects.bulk_create(
+        [
+            LedgerPosting(
+                entry=entry,
+                merchant_id=merchant_id,
+                account=ledger_account(merchant_id=merchant_id, kind=debit, currency=currency),
+                amount=amount,
+                currency=currency,
+            ),
+            LedgerPosting(
+                entry=entry,
+                merchant_id=merchant_id,
+                account=ledger_account(merchant_id=merchant_id, kind=credit, currency=currency),
+                amount=-amount,
+                currency=currency,
+            ),
+        ]
+    )
+    return entry
+
+
+def ledger_post_charge(
+    *,
+    merchant_id: uuid.UUID,
+    currency: str,
+    amount: int,
+    campaign_id: uuid.UUID,
+    plan_id: uuid.UUID | None,
+    charge_day: date,
+    recorded_at: datetime | None = None,
+) -> LedgerEntry | None:
+    """A plan's subsidy M: debit the merchant's receivable, credit the platform's subsidy income."""
+    return _post(
+        merchant_id=merchant_id,
+        kind=EntryKind.CHARGE,
+        currency=currency,
+        debit=AccountKind.RECEIVABLE,
+        credit=AccountKind.SUBSIDY_INCOME,
+        amount=amount,
+        recorded_at=recorded_at,
+        campaign_id=campaign_id,
+        plan_id=plan_id,
+        charge_day=charge_day,
+    )
+
+
+def ledger_post_reversal(
+    *,
+    merchant_id: uuid.UUID,
+    currency: str,
+    amount: int,
+    campaign_id: uuid.UUID,
+    plan_id: uuid.UUID | None,
+    charge_day: date,
+    recorded_at: datetime | None = None,
+) -> LedgerEntry | None:
+    """Subsidy given back (refund or void): the charge's legs, swapped."""
+    return _post(
+        merchant_id=merchant_id,
+        kind=EntryKind.REVERSAL,
+        currency=currency,
+        debit=AccountKind.SUBSIDY_INCOME,
+        credit=AccountKind.RECEIVABLE,
+        amount=amount,
+        recorded_at=recorded_at,
+        campaign_id=campaign_id,
+        plan_id=plan_id,
+        charge_day=charge_day,
+    )
+
+
+def ledger_post_settlement(
+    *, merchant_id: uuid.UUID, currency: str, net: int, business_date: date
+) -> LedgerEntry | None:
+    """Settle a statement's net N: debit settled, credit receivable (swapped when N < 0)."""
+    debit, credit = AccountKind.SETTLED, AccountKind.RECEIVABLE
+    if net < 0:
+        debit, credit, net = credit, debit, -net
+    entry = _post(
+        merchant_id=merchant_id,
+        kind=EntryKind.SETTLEMENT,
+        currency=currency,
+        debit=debit,
+        credit=credit,
+        amount=net,
+        recorded_at=None,
+    )
+    return entry
+
+
+def ledger_balance(*, merchant_id: uuid.UUID, kind: str, currency: str) -> int:
+    """An account's balance: the sum of its postings (debits positive)."""
+    total = LedgerPosting.objects.filter(
+        merchant_id=merchant_id, account__kind=kind, currency=currency
+    ).aggregate(total=Sum("amount"))["total"]
+    return int(total or 0)
