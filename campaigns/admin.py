@@ -59,11 +59,11 @@ class CampaignAdmin(admin.ModelAdmin):
         "pending_budget",
         "submitted_at",
     ]
-    list_filter = ["status", "stacks_with_government_subsidy"]
+    list_filter = ["status", ("merchant", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name", "=id", "merchant__name", "=merchant__id"]
     list_select_related = ["merchant"]
     inlines = [OfferInline, CampaignEventInline]
-    actions = ["approve", "reject", "approve_budget_raise"]
+    actions = ["approve", "reject", "approve_budget_raise", "reject_budget_raise"]
     show_full_result_count = False
     readonly_fields = [f.name for f in Campaign._meta.fields]
 
@@ -146,3 +146,13 @@ class CampaignAdmin(admin.ModelAdmin):
     @admin.action(description="Approve the pending budget raise")
     def approve_budget_raise(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
         self._each(request, queryset, campaign_budget_raise_review, approve=True)
+
+    @admin.action(description="Turn down the pending budget raise")
+    def reject_budget_raise(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
+        self._each(
+            request,
+            queryset,
+            campaign_budget_raise_review,
+            approve=False,
+            reason="Turned down by an operator in the admin.",
+        )

@@ -11,7 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from campaigns.models import Campaign
+from campaigns.models import Campaign, CampaignStatus
 from campaigns.selectors import campaign_get, campaign_list
 from campaigns.serializers import CampaignSerializer
 from campaigns.services import (
@@ -21,6 +21,7 @@ from campaigns.services import (
     campaign_duplicate,
     campaign_end,
     campaign_pause,
+    campaign_reopen,
     campaign_resume,
     campaign_submit,
     campaign_update,
@@ -65,7 +66,9 @@ _action_schema = extend_schema(
     request=None,
     responses={
         200: CampaignSerializer,
-        **problem_responses("merchant_frozen", "not_found", "invalid_transition"),
+        **problem_responses(
+            "validation_error", "merchant_frozen", "not_found", "invalid_transition"
+        ),
     },
 )
 
@@ -139,7 +142,11 @@ class CampaignViewSet(viewsets.GenericViewSet):
         queryset = self.get_queryset()
         status_filter = request.query_params.get("status")
         if status_filter:
-            queryset = queryset.filter(status__in=status_filter.split(","))
+            wanted = status_filter.split(",")
+            unknown = sorted(set(wanted) - set(CampaignStatus.values))
+            if unknown:
+                raise DomainError.validation("status", f"Unknown status: {', '.join(unknown)}.")
+            queryset = queryset.filter(status__in=wanted)
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
@@ -191,6 +198,12 @@ class CampaignViewSet(viewsets.GenericViewSet):
     def submit(self, request: Request, pk: str) -> Response:
         """Send a draft for review; a budget at or below the auto-approval threshold is approved at once."""
         return self._act(campaign_submit)
+
+    @_action_schema
+    @action(detail=True, methods=["post"])
+    def reopen(self, request: Request, pk: str) -> Response:
+        """Move a rejected campaign back to draft, to edit it and submit it again."""
+        return self._act(campaign_reopen)
 
     @_action_schema
     @action(detail=True, methods=["post"])

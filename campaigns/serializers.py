@@ -12,7 +12,12 @@ from rest_framework import serializers
 from campaigns.models import Campaign, Channel
 from campaigns.selectors import campaign_budget_figures, campaign_shown_state
 from campaigns.services import CampaignInput, OfferInput, campaign_input_from
-from merchants.api_base import StrictBooleanField, StrictCharField, StrictIntegerField
+from merchants.api_base import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+    StrictObjectSerializerMixin,
+)
 from merchants.models import Merchant
 
 READ_ONLY = {
@@ -52,13 +57,13 @@ _BUDGET_INPUTS = {
 }
 
 
-class OfferSerializer(serializers.Serializer):
+class OfferSerializer(StrictObjectSerializerMixin, serializers.Serializer):
     term = StrictIntegerField(min_value=2, max_value=36)
     merchant_share_bp = StrictIntegerField(min_value=1, max_value=10000)
     min_amount = StrictIntegerField(required=False, default=0)
 
 
-class ScopeSerializer(serializers.Serializer):
+class ScopeSerializer(StrictObjectSerializerMixin, serializers.Serializer):
     all_products = StrictBooleanField(required=False, default=True)
     categories = serializers.ListField(
         child=StrictCharField(max_length=64), required=False, default=list, max_length=500
@@ -78,7 +83,7 @@ class ScopeSerializer(serializers.Serializer):
         return values
 
 
-class BudgetSerializer(serializers.Serializer):
+class BudgetSerializer(StrictObjectSerializerMixin, serializers.Serializer):
     total = StrictIntegerField(min_value=1)
     daily_cap = StrictIntegerField(min_value=1, required=False, allow_null=True, default=None)
     alert_threshold_bp = StrictIntegerField(
@@ -89,7 +94,7 @@ class BudgetSerializer(serializers.Serializer):
     )
 
 
-class CampaignSerializer(serializers.Serializer):
+class CampaignSerializer(StrictObjectSerializerMixin, serializers.Serializer):
     """Writable fields are those a merchant sets; the budget figures and status are read-only."""
 
     id = serializers.UUIDField(read_only=True)
@@ -135,14 +140,7 @@ class CampaignSerializer(serializers.Serializer):
         for name in ("starts_at", "ends_at"):
             self.fields[name].timezone = self.tz
 
-    def to_internal_value(self, data: Any) -> dict[str, Any]:
-        if not isinstance(data, dict):
-            raise serializers.ValidationError({"request": ["Send a JSON object."]})
-        unknown = sorted(set(data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        writable = {k: v for k, v in data.items() if k not in READ_ONLY}
-        return super().to_internal_value(writable)
+    read_only_keys = frozenset(READ_ONLY)
 
     def to_campaign_input(self, base: Campaign | None = None) -> CampaignInput:
         """The validated body as a service input. A partial update (PATCH) keeps what it does not

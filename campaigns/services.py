@@ -34,7 +34,7 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     (S.DRAFT, S.SUBMITTED): frozenset({MERCHANT}),
     (S.DRAFT, S.CANCELLED): frozenset({MERCHANT}),
     (S.SUBMITTED, S.APPROVED): frozenset({OPERATOR, SYSTEM}),
-    (S.SUBMITTED, S.REJECTED): frozenset({OPERATOR, SYSTEM}),
+    (S.SUBMITTED, S.REJECTED): frozenset({OPERATOR}),
     (S.SUBMITTED, S.CANCELLED): frozenset({MERCHANT}),
     (S.REJECTED, S.DRAFT): frozenset({MERCHANT}),
     (S.REJECTED, S.CANCELLED): frozenset({MERCHANT}),
@@ -407,7 +407,9 @@ def _raise_budget(campaign: Campaign, new_total: int, *, now: datetime) -> None:
         campaign.pending_budget_total = new_total  # waits for review; the old budget keeps running
     else:
         campaign.budget_total = new_total
-        campaign.pending_budget_total = None
+        # A larger raise already waiting for review keeps waiting.
+        if campaign.pending_budget_total is not None and campaign.pending_budget_total <= new_total:
+            campaign.pending_budget_total = None
 
 
 @transaction.atomic
@@ -452,6 +454,8 @@ def _transition(
             + ("." if allowed is None else f" by a {actor.kind}."),
         )
     now = timezone.now()
+    if to == S.ENDED and actor.kind == SYSTEM and now < locked.ends_at:
+        raise DomainError("invalid_transition", "The platform ends a campaign only at ends_at.")
     if (locked.status, to) == (S.APPROVED, S.CANCELLED) and now >= locked.starts_at:
         raise DomainError(
             "invalid_transition", "A campaign that has started cannot be cancelled; end it instead."

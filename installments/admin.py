@@ -11,7 +11,7 @@ from django.utils import timezone
 from installments.models import FeeRate, FeeTable, MerchantFeeOverride, PlatformSettings
 
 
-def _in_force(obj: FeeTable | PlatformSettings | None) -> bool:
+def _in_force(obj: FeeTable | PlatformSettings | MerchantFeeOverride | None) -> bool:
     return obj is not None and obj.pk is not None and obj.effective_from <= timezone.now()
 
 
@@ -62,6 +62,7 @@ class FeeTableAdmin(admin.ModelAdmin):
 
 @admin.register(MerchantFeeOverride)
 class MerchantFeeOverrideAdmin(admin.ModelAdmin):
+    form = FutureEffectiveFromForm
     list_display = [
         "merchant",
         "term",
@@ -75,6 +76,16 @@ class MerchantFeeOverrideAdmin(admin.ModelAdmin):
     list_select_related = ["merchant"]
     raw_id_fields = ["merchant"]
     readonly_fields = ["created_at", "created_by"]
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: MerchantFeeOverride | None = None
+    ) -> bool:
+        return not _in_force(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: MerchantFeeOverride | None = None
+    ) -> bool:
+        return not _in_force(obj) and super().has_delete_permission(request, obj)
 
     def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
         if not change:

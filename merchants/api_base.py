@@ -3,6 +3,7 @@ errors with stable codes, strict JSON integers for amounts, per-key throttling, 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -11,6 +12,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers
 from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
@@ -97,6 +99,40 @@ class CreatedCursorPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def decode_cursor(self, request: Request) -> Any:
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None:
+            try:
+                datetime.fromisoformat(cursor.position)
+            except (TypeError, ValueError) as exc:
+                raise exceptions.NotFound(self.invalid_cursor_message) from exc
+        return cursor
+
+
+class StrictJSONParser(JSONParser):
+    """DRF's JSON parser, with a body nested too deeply for the decoder answered as 400 too."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError as exc:
+            raise exceptions.ParseError("JSON parse error - nested too deeply") from exc
+
+
+class StrictObjectSerializerMixin:
+    """Refuse unknown keys (a typo must never silently widen a campaign) and non-object bodies."""
+
+    read_only_keys: frozenset[str] = frozenset()
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"request": ["Send a JSON object."]})
+        unknown = sorted(set(data) - set(self.fields))  # type: ignore[attr-defined]
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        writable = {k: v for k, v in data.items() if k not in self.read_only_keys}
+        return super().to_internal_value(writable)  # type: ignore[misc]
 
 
 class ProblemSerializer(serializers.Serializer):

@@ -9,14 +9,20 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from merchants.api_base import StrictBooleanField, StrictCharField, principal, problem_responses
+from merchants.api_base import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictObjectSerializerMixin,
+    principal,
+    problem_responses,
+)
 from merchants.errors import DomainError
 from merchants.models import Store
 from merchants.selectors import store_list
 from merchants.services import store_create, store_update
 
 
-class StoreSerializer(serializers.Serializer):
+class StoreSerializer(StrictObjectSerializerMixin, serializers.Serializer):
     id = serializers.CharField(read_only=True)
     code = StrictCharField(max_length=32)
     name = StrictCharField(max_length=120)
@@ -66,7 +72,8 @@ class StoreViewSet(viewsets.GenericViewSet):
 
     def get_object(self) -> Store:
         pk = self.kwargs["pk"]
-        store = self.get_queryset().filter(pk=int(pk)).first() if pk.isdigit() else None
+        valid = pk.isascii() and pk.isdigit() and len(pk) < 19
+        store = self.get_queryset().filter(pk=int(pk)).first() if valid else None
         if store is None:
             raise DomainError("not_found", "No such store.")
         return store

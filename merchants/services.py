@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import string
 import zoneinfo
@@ -30,12 +31,12 @@ def _time_zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
-def _validate_merchant_fields(*, name: str, currency: str, timezone_name: str) -> None:
-    errors: dict[str, list[str]] = {}
+def _validate_merchant_fields(
+    *, name: str, legal_name: str, currency: str, timezone_name: str
+) -> None:
+    errors = _text_errors(name=(name, 120), legal_name=(legal_name, 200))
     if not name.strip():
         errors["name"] = ["A merchant needs a name."]
-    elif len(name) > 120:
-        errors["name"] = ["At most 120 characters."]
     if currency not in CURRENCIES:
         errors["currency"] = [f"Unknown or unsupported ISO 4217 currency {currency!r}."]
     if timezone_name not in _time_zones():
@@ -54,7 +55,9 @@ def merchant_create(
     owner_email: str | None = None,
 ) -> Merchant:
     """Onboard a merchant; with ``owner_email``, its owner too (an existing user or a new one)."""
-    _validate_merchant_fields(name=name, currency=currency, timezone_name=timezone_name)
+    _validate_merchant_fields(
+        name=name, legal_name=legal_name, currency=currency, timezone_name=timezone_name
+    )
     merchant = Merchant.objects.create(
         name=name.strip(), legal_name=legal_name, currency=currency, timezone=timezone_name
     )
@@ -116,16 +119,28 @@ def merchant_set_paid_terms_disabled(*, merchant: Merchant, terms: list[int]) ->
     return merchant
 
 
-def _validate_store(*, code: str, name: str) -> None:
+_STORE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
+
+
+def _text_errors(**fields: tuple[str, int]) -> dict[str, list[str]]:
+    """Length and NUL checks for free text, so the database never has to refuse it."""
     errors: dict[str, list[str]] = {}
-    if not code or len(code) > 32 or not all(c.isalnum() or c in "_.-" for c in code):
-        errors["code"] = ["1–32 letters, digits, '_', '.' or '-'."]
-    elif not code[0].isalnum():
-        errors["code"] = ["Start with a letter or a digit."]
+    for name, (value, limit) in fields.items():
+        if len(value) > limit:
+            errors[name] = [f"At most {limit} characters."]
+        elif "\x00" in value:
+            errors[name] = ["May not contain NUL characters."]
+    return errors
+
+
+def _validate_store(*, code: str, name: str) -> None:
+    errors = _text_errors(name=(name, 120))
+    if not _STORE_CODE.fullmatch(code or ""):
+        errors["code"] = [
+            "1–32 ASCII letters, digits, '_', '.' or '-', starting with a letter or digit."
+        ]
     if not name.strip():
-        errors["name"] = ["A store needs a name."]
-    elif len(name) > 120:
-        errors["name"] = ["At most 120 characters."]
+        errors.setdefault("name", ["A store needs a name."])
     if errors:
         raise DomainError("validation_error", "The store is not valid.", errors=errors)
 
@@ -221,6 +236,9 @@ def api_key_create(
     create the new one, deploy it, then revoke the old one."""
     if mode not in ApiKey.Mode.values:
         raise DomainError.validation("mode", "Mode is 'test' or 'live'.")
+    errors = _text_errors(name=(name, 80))
+    if errors:
+        raise DomainError("validation_error", "The key's name is not valid.", errors=errors)
     Merchant.objects.select_for_update().get(pk=merchant.pk)
     active = ApiKey.objects.filter(merchant=merchant, mode=mode, revoked_at__isnull=True).count()
     if active >= MAX_ACTIVE_KEYS_PER_MODE:

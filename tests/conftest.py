@@ -23,3 +23,23 @@ def api_client_for(db):
         return client
 
     return make
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """Redis for tests that need a real broker. Fails loudly (never skips) when none answers."""
+    import os
+
+    import redis
+
+    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        pytest.fail(
+            f"No Redis answers at {url} ({exc}). Start one with "
+            "`redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no` "
+            "or set REDIS_URL.",
+            pytrace=False,
+        )
+    return url

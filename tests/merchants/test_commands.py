@@ -95,3 +95,26 @@ def test_command_exit_code_is_nonzero_on_bad_input():
     assert proc.stdout == ""
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "currency" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["merchant_create", "--name", "X", "--legal-name", "L" * 300],
+        ["merchant_create", "--name", "x\x00y"],
+    ],
+)
+def test_overlong_or_nul_text_is_a_one_line_error(args):
+    with pytest.raises(CommandError) as exc:
+        call_command(*args, stdout=StringIO())
+    assert "validation_error" in str(exc.value)
+    assert Merchant.objects.count() == 0
+
+
+def test_apikey_name_too_long():
+    merchant_id = run("merchant_create", "--name", "Lumen")["id"]
+    with pytest.raises(CommandError, match="validation_error"):
+        call_command(
+            "apikey_create", "--merchant", merchant_id, "--name", "n" * 100, stdout=StringIO()
+        )
+    assert ApiKey.objects.count() == 0
