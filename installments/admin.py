@@ -15,6 +15,24 @@ def _in_force(obj: FeeTable | PlatformSettings | MerchantFeeOverride | None) -> 
     return obj is not None and obj.pk is not None and obj.effective_from <= timezone.now()
 
 
+class VersionAdmin(admin.ModelAdmin):
+    """A pricing version: read-only once in force, and it records who made it."""
+
+    form: type[forms.ModelForm]
+    readonly_fields = ["created_at", "created_by"]
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return not _in_force(obj) and super().has_change_permission(request, obj)  # type: ignore[arg-type]
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return not _in_force(obj) and super().has_delete_permission(request, obj)  # type: ignore[arg-type]
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+
 class FutureEffectiveFromForm(forms.ModelForm):
     """New versions start now or later: a version may not rewrite a past that plans were priced in."""
 
@@ -42,26 +60,14 @@ class FeeRateInline(admin.TabularInline):
 
 
 @admin.register(FeeTable)
-class FeeTableAdmin(admin.ModelAdmin):
+class FeeTableAdmin(VersionAdmin):
     form = FutureEffectiveFromForm
     list_display = ["effective_from", "note", "created_at", "created_by"]
     inlines = [FeeRateInline]
-    readonly_fields = ["created_at", "created_by"]
-
-    def has_change_permission(self, request: HttpRequest, obj: FeeTable | None = None) -> bool:
-        return not _in_force(obj) and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: FeeTable | None = None) -> bool:
-        return not _in_force(obj) and super().has_delete_permission(request, obj)
-
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
-        if not change:
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
 
 
 @admin.register(MerchantFeeOverride)
-class MerchantFeeOverrideAdmin(admin.ModelAdmin):
+class MerchantFeeOverrideAdmin(VersionAdmin):
     form = FutureEffectiveFromForm
     list_display = [
         "merchant",
@@ -75,26 +81,10 @@ class MerchantFeeOverrideAdmin(admin.ModelAdmin):
     search_fields = ["merchant__name", "=merchant__id"]
     list_select_related = ["merchant"]
     raw_id_fields = ["merchant"]
-    readonly_fields = ["created_at", "created_by"]
-
-    def has_change_permission(
-        self, request: HttpRequest, obj: MerchantFeeOverride | None = None
-    ) -> bool:
-        return not _in_force(obj) and super().has_change_permission(request, obj)
-
-    def has_delete_permission(
-        self, request: HttpRequest, obj: MerchantFeeOverride | None = None
-    ) -> bool:
-        return not _in_force(obj) and super().has_delete_permission(request, obj)
-
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
-        if not change:
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
 
 
 @admin.register(PlatformSettings)
-class PlatformSettingsAdmin(admin.ModelAdmin):
+class PlatformSettingsAdmin(VersionAdmin):
     form = FutureEffectiveFromForm
     list_display = [
         "effective_from",
@@ -104,19 +94,3 @@ class PlatformSettingsAdmin(admin.ModelAdmin):
         "auto_approval_threshold",
         "note",
     ]
-    readonly_fields = ["created_at", "created_by"]
-
-    def has_change_permission(
-        self, request: HttpRequest, obj: PlatformSettings | None = None
-    ) -> bool:
-        return not _in_force(obj) and super().has_change_permission(request, obj)
-
-    def has_delete_permission(
-        self, request: HttpRequest, obj: PlatformSettings | None = None
-    ) -> bool:
-        return not _in_force(obj) and super().has_delete_permission(request, obj)
-
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
-        if not change:
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 import zoneinfo
 from datetime import date, datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -86,7 +87,15 @@ def _post(
     return entry
 
 
-def ledger_post_charge(
+# Which account each event debits and credits (§7); a reversal is the charge's legs swapped.
+_EVENT_SIDES = {
+    EntryKind.CHARGE: (AccountKind.RECEIVABLE, AccountKind.SUBSIDY_INCOME),
+    EntryKind.REVERSAL: (AccountKind.SUBSIDY_INCOME, AccountKind.RECEIVABLE),
+}
+
+
+def _post_event(
+    kind: str,
     *,
     merchant_id: uuid.UUID,
     currency: str,
@@ -96,13 +105,13 @@ def ledger_post_charge(
     charge_day: date,
     recorded_at: datetime | None = None,
 ) -> LedgerEntry | None:
-    """A plan's subsidy M: debit the merchant's receivable, credit the platform's subsidy income."""
+    debit, credit = _EVENT_SIDES[kind]
     return _post(
         merchant_id=merchant_id,
-        kind=EntryKind.CHARGE,
+        kind=kind,
         currency=currency,
-        debit=AccountKind.RECEIVABLE,
-        credit=AccountKind.SUBSIDY_INCOME,
+        debit=debit,
+        credit=credit,
         amount=amount,
         recorded_at=recorded_at,
         campaign_id=campaign_id,
@@ -111,29 +120,16 @@ def ledger_post_charge(
     )
 
 
-def ledger_post_reversal(
-    *,
-    merchant_id: uuid.UUID,
-    currency: str,
-    amount: int,
-    campaign_id: uuid.UUID,
-    plan_id: uuid.UUID | None,
-    charge_day: date,
-    recorded_at: datetime | None = None,
-) -> LedgerEntry | None:
-    """Subsidy given back (refund or void): the charge's legs, swapped."""
-    return _post(
-        merchant_id=merchant_id,
-        kind=EntryKind.REVERSAL,
-        currency=currency,
-        debit=AccountKind.SUBSIDY_INCOME,
-        credit=AccountKind.RECEIVABLE,
-        amount=amount,
-        recorded_at=recorded_at,
-        campaign_id=campaign_id,
-        plan_id=plan_id,
-        charge_day=charge_day,
-    )
+def ledger_post_charge(**event: Any) -> LedgerEntry | None:
+    """A plan's subsidy M: debit the merchant's receivable, credit the platform's subsidy income.
+
+    Keywords: merchant_id, currency, amount, campaign_id, plan_id, charge_day, recorded_at."""
+    return _post_event(EntryKind.CHARGE, **event)
+
+
+def ledger_post_reversal(**event: Any) -> LedgerEntry | None:
+    """Subsidy given back (a refund or a void): the charge's legs, swapped. Same keywords."""
+    return _post_event(EntryKind.REVERSAL, **event)
 
 
 def ledger_post_settlement(
