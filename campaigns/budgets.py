@@ -15,7 +15,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from campaigns.models import Campaign
+from campaigns.alerts import alert_record, threshold_crossed
+from campaigns.models import Campaign, CampaignAlert
 from installments.ledger import ledger_post_charge, ledger_post_reversal
 
 # Why a reservation was refused: the total budget, the day's cap, or the consumer's limit.
@@ -36,13 +37,21 @@ def budget_reserve(
     if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
         raise ValueError(f"a reservation is a non-negative integer, not {amount!r}")
     with transaction.atomic():
-        taken = Campaign.objects.filter(
-            pk=campaign.pk,
-            merchant_id=campaign.merchant_id,
-            budget_used__lte=F("budget_total") - amount,
-        ).update(budget_used=F("budget_used") + amount)
-        if not taken:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                UPDATE campaigns_campaign SET budget_used = budget_used + %(amount)s
+                 WHERE id = %(campaign)s AND merchant_id = %(merchant)s
+                   AND budget_used + %(amount)s <= budget_total
+                RETURNING budget_used, budget_total, alert_threshold_bp, alert_arm,
+                          threshold_alert_arm
+                """,
+                {"campaign": campaign.pk, "merchant": campaign.merchant_id, "amount": amount},
+            )
+            taken = cursor.fetchone()
+        if taken is None:
             raise BudgetRefused(TOTAL)
+        used, total, threshold_bp, arm, fired = taken
         with connection.cursor() as cursor:
             cursor.execute(
                 """
@@ -85,6 +94,13 @@ def budget_reserve(
                 )
                 if cursor.fetchone() is None:
                     raise BudgetRefused(CONSUMER_LIMIT)
+        if fired != arm and threshold_crossed(used=used, total=total, threshold_bp=threshold_bp):
+            # The row is ours until commit, so this records the notice exactly once.
+            alert_record(
+                merchant_id=campaign.merchant_id,
+                campaign_id=campaign.pk,
+                kind=CampaignAlert.Kind.THRESHOLD,
+            )
 
 
 def budget_release(

@@ -65,6 +65,11 @@ class Campaign(models.Model):
     budget_used = models.BigIntegerField(default=0)
     # A raise above the auto-approval threshold waits here for an operator (§4).
     pending_budget_total = models.BigIntegerField(null=True, blank=True)
+    # Alerts (§5) fire once per arming; every applied raise re-arms both by bumping ``alert_arm``.
+    # An alert has fired for the current arming when its ``*_alert_arm`` equals ``alert_arm``.
+    alert_arm = models.PositiveIntegerField(default=0)
+    threshold_alert_arm = models.PositiveIntegerField(null=True, blank=True)
+    refusal_alert_arm = models.PositiveIntegerField(null=True, blank=True)
 
     stacks_with_government_subsidy = models.BooleanField(default=True)
     rejection_reason = models.TextField(blank=True)
@@ -246,3 +251,61 @@ class CampaignConsumerUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.consumer_ref}: {self.plans}"
+
+
+class CampaignAlert(models.Model):
+    """A budget notice (§5): the alert threshold crossed, or the first refusal for lack of budget.
+
+    One per campaign, kind and arming (the database refuses a second). It doubles as the e-mail's
+    outbox: ``emailed_at`` stays empty until the e-mail went out, so the sweep re-sends what a lost
+    task never delivered."""
+
+    class Kind(models.TextChoices):
+        THRESHOLD = "threshold", "Alert threshold reached"
+        BUDGET_REFUSED = "budget_refused", "Refused for lack of budget"
+
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    arm = models.PositiveIntegerField()
+    budget_total = models.BigIntegerField()
+    budget_used = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    recipients = ArrayField(models.EmailField(), default=list, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "campaign", "kind", "arm"], name="campaign_alert_once_per_arm"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["threshold", "budget_refused"]), name="campaign_alert_kind"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=Q(emailed_at__isnull=True),
+                name="campaign_alert_unsent_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.campaign_id})"
+
+
+class CampaignDefinitionVersion(models.Model):
+    """A stamp that a database trigger (migration 0004) moves in the same transaction as any change
+    to a merchant's campaign definitions or offers; matching caches definitions per process keyed
+    by it. Values come from a sequence, so a rolled-back change never hands a used stamp out again.
+    Its own table, so no ``Merchant.save()`` can write a stale stamp back."""
+
+    merchant = models.OneToOneField(
+        "merchants.Merchant", primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    version = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.merchant_id}: {self.version}"

@@ -5,12 +5,15 @@ from __future__ import annotations
 import uuid
 import zoneinfo
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignDailyUsage, CampaignStatus
+from installments.calculator import Rounding, TermPricing
+from installments.selectors import TermRates, fee_terms_in_force, platform_settings_in_force
 from merchants.models import Merchant
 
 
@@ -29,9 +32,19 @@ class BudgetFigures:
     remaining: int
 
 
+def _merchant_today(merchant: Merchant, at: datetime | None = None) -> date:
+    return timezone.localtime(at or timezone.now(), zoneinfo.ZoneInfo(merchant.timezone)).date()
+
+
 def campaign_list(*, merchant: Merchant) -> QuerySet[Campaign]:
+    """The merchant's campaigns, newest first, each with ``used_today_annotated`` (one query for a
+    page, not one per campaign)."""
+    today_usage = CampaignDailyUsage.objects.filter(
+        merchant_id=merchant.pk, campaign_id=OuterRef("pk"), day=_merchant_today(merchant)
+    ).values("used")[:1]
     return (
         Campaign.objects.filter(merchant=merchant)
+        .annotate(used_today_annotated=Coalesce(Subquery(today_usage), 0))
         .prefetch_related("offers")
         .order_by("-created_at", "id")
     )
@@ -54,14 +67,70 @@ def campaign_is_live(campaign: Campaign, *, merchant: Merchant, at: datetime) ->
     )
 
 
+@dataclass(frozen=True, slots=True)
+class MerchantPricing:
+    """The merchant's rates per term and the platform's rounding at one moment."""
+
+    term_rates: dict[int, TermRates]
+    rounding: Rounding
+
+
+def merchant_pricing(*, merchant: Merchant, at: datetime | None = None) -> MerchantPricing:
+    at = at or timezone.now()
+    return MerchantPricing(
+        term_rates=fee_terms_in_force(merchant_id=merchant.pk, at=at),
+        rounding=platform_settings_in_force(at=at).rounding,
+    )
+
+
+def campaign_smallest_subsidy(campaign: Campaign, *, pricing: MerchantPricing) -> int | None:
+    """The smallest ``M`` any of its offers would charge at that offer's minimum with ``E`` equal to
+    it, at the merchant's current rates (§4). The minimum is raised to what can actually be financed
+    on that term (the term's and the campaign's own minimum), as an offer from 0 still cannot finance
+    less than that. ``None`` when no offer's term is offered any more."""
+    smallest = None
+    for offer in campaign.offers.all():
+        rates = pricing.term_rates.get(offer.term)
+        if rates is None:
+            continue
+        floor = max(offer.min_amount, rates.min_amount, campaign.min_amount or 0, 1)
+        subsidy = TermPricing.of(
+            consumer_rate=rates.consumer_rate,
+            merchant_rate=rates.merchant_rate,
+            rounding=pricing.rounding,
+        ).amounts(principal=floor, eligible=floor, share_bp=offer.merchant_share_bp)
+        value = subsidy.merchant_subsidy
+        smallest = value if smallest is None else min(smallest, value)
+    return smallest
+
+
+def campaign_budget_spent(campaign: Campaign, *, pricing: MerchantPricing, used_today: int) -> bool:
+    """The remaining total budget or today's remaining cap is below the smallest ``M`` (§4)."""
+    smallest = campaign_smallest_subsidy(campaign, pricing=pricing)
+    if smallest is None:
+        return False
+    if campaign.budget_total - campaign.budget_used < smallest:
+        return True
+    return campaign.daily_cap is not None and campaign.daily_cap - used_today < smallest
+
+
 def campaign_shown_state(
-    campaign: Campaign, *, merchant: Merchant, at: datetime | None = None
+    campaign: Campaign,
+    *,
+    merchant: Merchant,
+    at: datetime | None = None,
+    pricing: MerchantPricing | None = None,
 ) -> str:
+    """``scheduled``, ``live`` or ``budget_spent`` for an approved campaign, else its status."""
     at = at or timezone.now()
     if campaign.status == CampaignStatus.APPROVED:
         if at < campaign.starts_at:
             return ShownState.SCHEDULED
         if campaign_is_live(campaign, merchant=merchant, at=at):
+            pricing = pricing or merchant_pricing(merchant=merchant, at=at)
+            used_today = campaign_budget_figures(campaign, merchant=merchant).used_today
+            if campaign_budget_spent(campaign, pricing=pricing, used_today=used_today):
+                return ShownState.BUDGET_SPENT
             return ShownState.LIVE
     return campaign.status
 
@@ -70,15 +139,17 @@ def campaign_budget_figures(
     campaign: Campaign, *, merchant: Merchant | None = None
 ) -> BudgetFigures:
     """Used, used today (the merchant-local day, as the daily cap counts it) and remaining."""
-    tz = zoneinfo.ZoneInfo((merchant or campaign.merchant).timezone)
-    today = timezone.localtime(timezone.now(), tz).date()
-    used_today = (
-        CampaignDailyUsage.objects.filter(
-            merchant_id=campaign.merchant_id, campaign_id=campaign.pk, day=today
+    used_today = getattr(campaign, "used_today_annotated", None)
+    if used_today is None:
+        used_today = (
+            CampaignDailyUsage.objects.filter(
+                merchant_id=campaign.merchant_id,
+                campaign_id=campaign.pk,
+                day=_merchant_today(merchant or campaign.merchant),
+            )
+            .values_list("used", flat=True)
+            .first()
         )
-        .values_list("used", flat=True)
-        .first()
-    )
     return BudgetFigures(
         used=campaign.budget_used,
         used_today=used_today or 0,

@@ -9,8 +9,13 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
-from campaigns.models import Campaign, Channel
-from campaigns.selectors import campaign_budget_figures, campaign_shown_state
+from campaigns.models import Campaign, CampaignStatus, Channel
+from campaigns.selectors import (
+    MerchantPricing,
+    campaign_budget_figures,
+    campaign_shown_state,
+    merchant_pricing,
+)
 from campaigns.services import CampaignInput, OfferInput, campaign_input_from
 from merchants.api_base import (
     StrictBooleanField,
@@ -159,6 +164,14 @@ class CampaignSerializer(StrictObjectSerializerMixin, serializers.Serializer):
             return dataclasses.replace(campaign_input_from(base), **present)
         return CampaignInput(**present)
 
+    def _pricing(self) -> MerchantPricing:
+        # Rates are read once per response, not once per campaign of a page.
+        pricing = self.context.get("merchant_pricing")
+        if pricing is None:
+            pricing = merchant_pricing(merchant=self.merchant)
+            self.context["merchant_pricing"] = pricing
+        return pricing
+
     def to_representation(self, instance: Campaign) -> dict[str, Any]:
         figures = campaign_budget_figures(instance, merchant=self.merchant)
 
@@ -170,7 +183,11 @@ class CampaignSerializer(StrictObjectSerializerMixin, serializers.Serializer):
             "name": instance.name,
             "description": instance.description,
             "status": instance.status,
-            "shown_state": campaign_shown_state(instance, merchant=self.merchant),
+            "shown_state": campaign_shown_state(
+                instance,
+                merchant=self.merchant,
+                pricing=self._pricing() if instance.status == CampaignStatus.APPROVED else None,
+            ),
             "starts_at": local(instance.starts_at),
             "ends_at": local(instance.ends_at),
             "offers": [

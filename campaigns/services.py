@@ -406,6 +406,8 @@ def _raise_budget(campaign: Campaign, new_total: int, *, now: datetime) -> None:
     if new_total > threshold:
         campaign.pending_budget_total = new_total  # waits for review; the old budget keeps running
     else:
+        if new_total > campaign.budget_total:
+            campaign.alert_arm += 1  # a raise re-arms both alerts (§5); the row is locked
         campaign.budget_total = new_total
         # A larger raise already waiting for review keeps waiting.
         if campaign.pending_budget_total is not None and campaign.pending_budget_total <= new_total:
@@ -427,6 +429,7 @@ def campaign_budget_raise_review(
     before = campaign_snapshot(locked)
     if approve:
         locked.budget_total = locked.pending_budget_total
+        locked.alert_arm += 1  # a raise re-arms both alerts (§5); the row is locked
     locked.pending_budget_total = None
     locked.save()
     _record(

@@ -28,12 +28,14 @@ __all__ = [
     "MAX_TERM",
     "MIN_TERM",
     "CalculationError",
+    "FeeAmounts",
     "Installment",
     "LinesReturned",
     "PlanLine",
     "PlanPrice",
     "RefundResult",
     "Rounding",
+    "TermPricing",
     "annual_percentage_rate",
     "due_dates",
     "eligible_amount",
@@ -484,6 +486,52 @@ def _price(
     return PlanPrice(
         principal, term, eligible, full_fee, waived, fee, subsidy, apr, tuple(schedule)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class FeeAmounts:
+    """Steps 1-4 of §3.2 only: what matching compares candidates by, before a schedule is built."""
+
+    consumer_fee_full: int  # F
+    waived_fee: int  # W
+    consumer_fee: int  # C
+    merchant_subsidy: int  # M
+
+
+@dataclass(frozen=True, slots=True)
+class TermPricing:
+    """One term's rates and rounding, validated once, to price many candidates cheaply.
+
+    Matching prices every applicable campaign on every term; this keeps each candidate to a few
+    integer operations (the same ones ``price_plan`` makes) and leaves the schedule and APR to the
+    winner."""
+
+    consumer_micro: int
+    merchant_micro: int
+    half_even: bool
+
+    @classmethod
+    def of(
+        cls, *, consumer_rate: Decimal, merchant_rate: Decimal, rounding: Rounding
+    ) -> TermPricing:
+        return cls(
+            consumer_micro=_rate_millionths(consumer_rate, "consumer_rate"),
+            merchant_micro=_rate_millionths(merchant_rate, "merchant_rate"),
+            half_even=_is_half_even(rounding),
+        )
+
+    def amounts(self, *, principal: int, eligible: int, share_bp: int) -> FeeAmounts:
+        """F, W, C and M for ``0 <= eligible <= principal``, ``principal > 0``, ``0 <= share_bp <= 10000``."""
+        _check_int(principal, "principal", 1, MAX_AMOUNT)
+        _check_int(eligible, "eligible", 0, principal)
+        _check_int(share_bp, "share_bp", 0, MAX_SHARE_BP)
+        half_even = self.half_even
+        full_fee = _div_round(principal * self.consumer_micro, _RATE_SCALE, half_even)
+        waived = _div_round(full_fee * share_bp * eligible, _BP * principal, half_even)
+        subsidy = _div_round(
+            eligible * self.merchant_micro * share_bp, _RATE_SCALE * _BP, half_even
+        )
+        return FeeAmounts(full_fee, waived, full_fee - waived, subsidy)
 
 
 def eligible_amount(

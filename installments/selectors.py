@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Q
-
+from config.prepared import Statement, fetch_prepared
 from installments.calculator import Rounding
-from installments.models import FeeRate, FeeTable, MerchantFeeOverride, PlatformSettings
+from installments.models import FeeTable
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,42 +46,58 @@ def fee_table_in_force(*, at: datetime) -> FeeTable | None:
     return FeeTable.objects.filter(effective_from__lte=at).order_by("-effective_from").first()
 
 
+# The platform table in force, with the merchant's overrides in force replacing (or adding) terms,
+# in one round trip: quotes read this on every request, and the ORM's three queries cost more to
+# build than to run.
+_FEE_TERMS_SQL = """
+WITH fee_table AS (
+    SELECT id FROM installments_feetable WHERE effective_from <= %(at)s
+     ORDER BY effective_from DESC LIMIT 1
+), rate AS (
+    SELECT r.* FROM installments_feerate r JOIN fee_table t ON r.fee_table_id = t.id
+), override AS (
+    SELECT DISTINCT ON (term) id, term, consumer_rate, merchant_rate, min_amount, max_amount
+      FROM installments_merchantfeeoverride
+     WHERE merchant_id = %(merchant)s AND effective_from <= %(at)s
+       AND (effective_until IS NULL OR effective_until > %(at)s)
+     ORDER BY term, effective_from DESC, id DESC
+)
+SELECT COALESCE(o.term, r.term), COALESCE(o.consumer_rate, r.consumer_rate),
+       COALESCE(o.merchant_rate, r.merchant_rate),
+       CASE WHEN o.id IS NULL THEN r.min_amount ELSE o.min_amount END,
+       CASE WHEN o.id IS NULL THEN r.max_amount ELSE o.max_amount END,
+       (SELECT id FROM fee_table), o.id
+  FROM rate r FULL OUTER JOIN override o ON o.term = r.term
+ ORDER BY 1
+"""
+
+
 def fee_terms_in_force(*, merchant_id: uuid.UUID | None, at: datetime) -> dict[int, TermRates]:
     """Every term offered to a merchant at ``at``: the platform table in force, with the merchant's
     negotiated overrides in force replacing (or adding) terms. Keyed and ordered by term.
 
     Versions are half-open: a version whose ``effective_from`` equals ``at`` is in force."""
-    terms: dict[int, TermRates] = {}
-    table = fee_table_in_force(at=at)
-    if table is not None:
-        for rate in FeeRate.objects.filter(fee_table=table).order_by("term"):
-            terms[rate.term] = TermRates(
-                term=rate.term,
-                consumer_rate=rate.consumer_rate,
-                merchant_rate=rate.merchant_rate,
-                min_amount=rate.min_amount,
-                max_amount=rate.max_amount,
-                fee_table_id=table.pk,
-                override_id=None,
-            )
-    if merchant_id is not None:
-        overrides = (
-            MerchantFeeOverride.objects.filter(merchant_id=merchant_id, effective_from__lte=at)
-            .filter(Q(effective_until__isnull=True) | Q(effective_until__gt=at))
-            .order_by("term", "-effective_from", "-pk")
-            .distinct("term")
+    return fee_terms_from_rows(fetch_prepared(*fee_terms_statement(merchant_id=merchant_id, at=at)))
+
+
+def fee_terms_statement(*, merchant_id: uuid.UUID | None, at: datetime) -> Statement:
+    """The query of ``fee_terms_in_force``, for callers that pipeline it with others."""
+    return _FEE_TERMS_SQL, {"merchant": merchant_id, "at": at}
+
+
+def fee_terms_from_rows(rows: list[tuple]) -> dict[int, TermRates]:
+    return {
+        term: TermRates(
+            term=term,
+            consumer_rate=consumer_rate,
+            merchant_rate=merchant_rate,
+            min_amount=min_amount,
+            max_amount=max_amount,
+            fee_table_id=table_id,
+            override_id=override_id,
         )
-        for override in overrides:
-            terms[override.term] = TermRates(
-                term=override.term,
-                consumer_rate=override.consumer_rate,
-                merchant_rate=override.merchant_rate,
-                min_amount=override.min_amount,
-                max_amount=override.max_amount,
-                fee_table_id=table.pk if table is not None else None,
-                override_id=override.pk,
-            )
-    return dict(sorted(terms.items()))
+        for term, consumer_rate, merchant_rate, min_amount, max_amount, table_id, override_id in rows
+    }
 
 
 def fee_term_in_force(
@@ -92,16 +107,30 @@ def fee_term_in_force(
     return fee_terms_in_force(merchant_id=merchant_id, at=at).get(term)
 
 
+_PLATFORM_SETTINGS_SQL = """
+SELECT id, statement_day, due_day, rounding, auto_approval_threshold
+  FROM installments_platformsettings WHERE effective_from <= %(at)s
+ ORDER BY effective_from DESC LIMIT 1
+"""
+
+
 def platform_settings_in_force(*, at: datetime) -> PlatformParameters:
-    version = (
-        PlatformSettings.objects.filter(effective_from__lte=at).order_by("-effective_from").first()
-    )
-    if version is None:
+    return platform_settings_from_rows(fetch_prepared(*platform_settings_statement(at=at)), at=at)
+
+
+def platform_settings_statement(*, at: datetime) -> Statement:
+    """The query of ``platform_settings_in_force``, for callers that pipeline it with others."""
+    return _PLATFORM_SETTINGS_SQL, {"at": at}
+
+
+def platform_settings_from_rows(rows: list[tuple], *, at: datetime) -> PlatformParameters:
+    if not rows:
         raise NoPricingInForce(f"no platform settings are in force at {at.isoformat()}")
+    version_id, statement_day, due_day, rounding, threshold = rows[0]
     return PlatformParameters(
-        statement_day=version.statement_day,
-        due_day=version.due_day,
-        rounding=Rounding(version.rounding),
-        auto_approval_threshold=version.auto_approval_threshold,
-        version_id=version.pk,
+        statement_day=statement_day,
+        due_day=due_day,
+        rounding=Rounding(rounding),
+        auto_approval_threshold=threshold,
+        version_id=version_id,
     )

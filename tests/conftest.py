@@ -1,6 +1,46 @@
 import pytest
 
 
+def _restore_default_pricing() -> None:
+    """A transactional test ends with a flush, which also empties the rows that data migrations
+    wrote (the default fee table and settings); put them back so test order never matters."""
+    import importlib
+
+    from django.apps import apps
+
+    from installments.models import PlatformSettings
+
+    if not PlatformSettings.objects.exists():
+        migration = importlib.import_module("installments.migrations.0002_default_pricing")
+        migration.create_defaults(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def _books_reconcile(request):
+    """Run ``reconcile`` after every test that touches the database (DESIGN.md §7): whatever a test
+    did through the services, the ledger, budgets, plans and statements must still agree.
+
+    The database fixture is requested from here so that this check runs before it rolls back or
+    flushes. Tests that corrupt the books on purpose say so with ``@pytest.mark.no_reconcile``."""
+    marker = request.node.get_closest_marker("django_db")
+    names = request.fixturenames
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or (
+        "transactional_db" in names or "live_server" in names
+    )
+    uses_db = marker is not None or "db" in names or transactional
+    if uses_db:
+        request.getfixturevalue("transactional_db" if transactional else "db")
+        _restore_default_pricing()
+    yield
+    if not uses_db or request.node.get_closest_marker("no_reconcile"):
+        return
+    from installments.reconcile import reconcile
+
+    report = reconcile()
+    if not report.ok:
+        pytest.fail(f"reconcile found mismatches: {report.mismatches}", pytrace=False)
+
+
 @pytest.fixture
 def merchant(db):
     from tests.factories import MerchantFactory

@@ -161,4 +161,5 @@ LOGGING = {
 # them in the admin; exactly one beat runs (README.md).
 CELERY_BEAT_SCHEDULE = {
     "campaigns-end-due": {"task": "campaigns.end_due", "schedule": 60.0},
+    "campaigns-alerts-sweep": {"task": "campaigns.alerts_sweep", "schedule": 300.0},
 }

@@ -7,7 +7,7 @@ overspends: the race test can catch the bug it is there for."""
 
 import threading
 import time
-from datetime import date
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,7 +15,7 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from campaigns.budgets import BudgetRefused, budget_charge, budget_reserve, budget_reverse
+from campaigns.budgets import BudgetRefused, budget_charge, budget_reverse
 from campaigns.models import Campaign, CampaignConsumerUsage, CampaignDailyUsage
 from installments.ledger_models import EntryKind, LedgerPosting
 from tests.factories import CampaignFactory
@@ -24,6 +24,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 THREADS = 50
 M = 1_000
+NOON_1111 = datetime(2026, 11, 11, 12, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
 def race(work) -> list[str]:
@@ -80,12 +81,14 @@ def test_total_budget_fits_exactly_twenty():
 def test_daily_cap_fits_exactly_twenty():
     campaign = CampaignFactory(status="approved", budget_total=1_000 * M, daily_cap=20 * M)
     day = date(2026, 11, 11)
-    outcomes = race(lambda: budget_reserve(campaign=campaign, amount=M, day=day))
+    outcomes = race(
+        lambda: budget_charge(campaign=campaign, amount=M, plan_id=None, charged_at=NOON_1111)
+    )
     campaign.refresh_from_db()
     assert outcomes.count("ok") == 20
     assert outcomes.count("daily_cap") == 30
     # Refused reservations took nothing from the total either (all or nothing).
-    assert campaign.budget_used == 20 * M
+    assert campaign.budget_used == 20 * M == ledger_net(campaign)
     assert CampaignDailyUsage.objects.get(campaign=campaign, day=day).used == 20 * M
 
 
@@ -93,13 +96,16 @@ def test_per_consumer_limit_under_a_race():
     campaign = CampaignFactory(status="approved", budget_total=1_000 * M, per_consumer_limit=20)
     day = date(2026, 11, 11)
     outcomes = race(
-        lambda: budget_reserve(campaign=campaign, amount=M, day=day, consumer_ref="c-42")
+        lambda: budget_charge(
+            campaign=campaign, amount=M, plan_id=None, charged_at=NOON_1111, consumer_ref="c-42"
+        )
     )
     campaign.refresh_from_db()
     assert outcomes.count("ok") == 20
     assert outcomes.count("per_consumer_limit") == 30
     assert CampaignConsumerUsage.objects.get(campaign=campaign, consumer_ref="c-42").plans == 20
-    assert campaign.budget_used == 20 * M
+    assert campaign.budget_used == 20 * M == ledger_net(campaign)
+    assert CampaignDailyUsage.objects.get(campaign=campaign, day=day).used == 20 * M
 
 
 def test_reversals_return_budget_to_the_charge_day_and_balance_the_ledger():

@@ -1,0 +1,576 @@
+"""Matching (DESIGN.md §3.3 and §4): for each term a merchant offers, the campaign offer that gives
+the consumer the lowest fee, or none.
+
+It is a selector: it reads one merchant's live campaigns through ``campaign_live_idx`` (never another
+merchant's), the budgets they have left (always fresh: nothing here is cached), and prices every
+candidate with the plan calculator. The same function runs at quote time and again at commit time,
+with the server's clock, so both agree on what "the same offer" is.
+
+The rules, in the order they are applied to each live campaign:
+- it does not stack with the government subsidy and ``G > 0``; it names stores and the basket names no
+  store or another one; it is limited to one channel and the basket names no channel or the other;
+  it has a per-consumer limit and the basket has no ``consumer_ref`` (or the consumer used it up);
+- ``P`` is outside its order limits;
+- it restricts products and the basket has no lines (``L`` is unknown);
+- per term: the tier with the highest minimum not above ``P`` (no fall-back to a lower tier); it does
+  not apply when ``W`` and ``M`` are both 0, or when the remaining total budget or today's remaining
+  cap is below ``M`` (the campaign is then "short" of budget on that term).
+Among what applies: the lowest ``C``, then the lower ``M``, the earlier ``starts_at``, the earlier
+created, the smaller id.
+"""
+
+from __future__ import annotations
+
+import uuid
+import zoneinfo
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from django.utils import timezone
+
+from config.prepared import Statement, fetch_prepared, fetch_prepared_many
+from installments.calculator import (
+    FeeAmounts,
+    PlanPrice,
+    TermPricing,
+    eligible_amount,
+    price_plan,
+)
+from installments.selectors import (
+    PlatformParameters,
+    TermRates,
+    fee_terms_from_rows,
+    fee_terms_statement,
+    platform_settings_from_rows,
+    platform_settings_statement,
+)
+from merchants.errors import DomainError
+from merchants.models import Merchant
+
+
+@dataclass(frozen=True, slots=True)
+class BasketLine:
+    sku: str
+    category: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class Basket:
+    """What the checkout sends (§3.3, §6). ``lines`` is ``None`` when none were sent."""
+
+    amount: int
+    government_subsidy: int = 0
+    lines: tuple[BasketLine, ...] | None = None
+    store: str | None = None
+    channel: str | None = None
+    consumer_ref: str | None = None
+
+    def __post_init__(self) -> None:
+        if type(self.amount) is not int or self.amount <= 0:
+            raise DomainError.validation("amount", "A positive integer in minor units.")
+        if type(self.government_subsidy) is not int or self.government_subsidy < 0:
+            raise DomainError.validation(
+                "government_subsidy", "A non-negative integer in minor units."
+            )
+        if self.government_subsidy >= self.amount:
+            raise DomainError.validation(
+                "government_subsidy",
+                "Must be less than the amount: the financed amount must be positive.",
+            )
+        if self.lines is not None:
+            if not self.lines:
+                raise DomainError.validation("lines", "Send at least one line, or leave lines out.")
+            if any(type(line.amount) is not int or line.amount < 0 for line in self.lines):
+                raise DomainError.validation("lines", "Line amounts are non-negative integers.")
+            if sum(line.amount for line in self.lines) != self.amount:
+                raise DomainError.validation("lines", "The lines must sum to the amount.")
+
+    @property
+    def financed_amount(self) -> int:
+        """``P = A − G``."""
+        return self.amount - self.government_subsidy
+
+
+@dataclass(frozen=True, slots=True)
+class OfferTier:
+    offer_id: int
+    min_amount: int
+    share_bp: int
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCampaign:
+    """What matching needs of a live campaign, with its budget as read for this match."""
+
+    id: uuid.UUID
+    name: str
+    starts_at: datetime
+    created_at: datetime
+    all_products: bool
+    categories: frozenset[str]
+    skus: frozenset[str]
+    exclude_skus: frozenset[str]
+    stores: frozenset[str]
+    channels: tuple[str, ...]
+    min_amount: int | None
+    max_amount: int | None
+    budget_remaining: int
+    daily_cap_remaining: int | None  # None: no daily cap
+    per_consumer_limit: int | None
+    consumer_plans: int  # the basket's consumer's plans in this campaign
+    stacks_with_government_subsidy: bool
+    refusal_alerted: bool  # its budget-refusal notice already fired for the current arming
+    # term -> tiers, highest minimum first
+    tiers: dict[int, tuple[OfferTier, ...]]
+
+    @property
+    def restricts_products(self) -> bool:
+        return not self.all_products or bool(self.exclude_skus)
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignOffer:
+    """The campaign offer chosen for a term, with what it was priced on (a plan snapshots this)."""
+
+    campaign_id: uuid.UUID
+    campaign_name: str
+    offer_id: int
+    share_bp: int
+    offer_min_amount: int
+    in_scope_total: int  # L
+    eligible: int  # E
+
+
+@dataclass(frozen=True, slots=True)
+class TermMatch:
+    """One option: the term, the rates it locks, the price, and the campaign offer (or none)."""
+
+    term: int
+    rates: TermRates
+    price: PlanPrice
+    offer: CampaignOffer | None
+
+
+@dataclass(frozen=True, slots=True)
+class Matching:
+    at: datetime
+    purchase_date: date
+    platform: PlatformParameters
+    basket: Basket
+    terms: tuple[TermMatch, ...]
+    # Campaigns left out of some term because their remaining budget or today's cap was below M.
+    budget_short: tuple[uuid.UUID, ...]
+    # Those of them whose refusal notice (§5) has not fired yet: the caller records it.
+    refusals_to_alert: tuple[uuid.UUID, ...]
+
+    def for_term(self, term: int) -> TermMatch | None:
+        return next((match for match in self.terms if match.term == term), None)
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading
+#
+# A quote reads, in one pipelined round trip, the platform settings, the merchant's fee terms and
+# the ids of its live campaigns (through ``campaign_live_idx``: never another merchant's rows) with
+# their budgets read fresh. What defines a campaign (scope, offers, limits) comes from a per-process
+# cache keyed by the merchant's ``CampaignDefinitionVersion``, which a trigger moves in the same
+# transaction as any change to its campaigns or offers; a stale or missing entry costs one more
+# query. Budgets, today's cap and the consumer's count are never cached.
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignDefinition:
+    """What a campaign is, as opposed to how much of its budget is left."""
+
+    id: uuid.UUID
+    name: str
+    starts_at: datetime
+    created_at: datetime
+    all_products: bool
+    categories: frozenset[str]
+    skus: frozenset[str]
+    exclude_skus: frozenset[str]
+    stores: frozenset[str]
+    channels: tuple[str, ...]
+    min_amount: int | None
+    max_amount: int | None
+    per_consumer_limit: int | None
+    stacks_with_government_subsidy: bool
+    tiers: dict[int, tuple[OfferTier, ...]]
+
+
+_LIVE_BUDGETS_SQL = """
+SELECT v.version, c.id, c.budget_total - c.budget_used,
+       c.daily_cap - COALESCE((SELECT u.used FROM campaigns_campaigndailyusage u
+                                WHERE u.merchant_id = c.merchant_id AND u.campaign_id = c.id
+                                  AND u.day = %(today)s), 0),
+       COALESCE((SELECT cu.plans FROM campaigns_campaignconsumerusage cu
+                  WHERE c.per_consumer_limit IS NOT NULL AND cu.merchant_id = c.merchant_id
+                    AND cu.campaign_id = c.id AND cu.consumer_ref = %(consumer_ref)s), 0),
+       c.refusal_alert_arm IS NOT DISTINCT FROM c.alert_arm
+  FROM (SELECT %(merchant)s::uuid AS id) m
+  LEFT JOIN campaigns_campaigndefinitionversion v ON v.merchant_id = m.id
+  LEFT JOIN campaigns_campaign c
+         ON c.merchant_id = m.id AND c.status = 'approved'
+        AND c.starts_at <= %(at)s AND c.ends_at > %(at)s
+"""
+
+_DEFINITIONS_SQL = """
+SELECT (SELECT v.version FROM campaigns_campaigndefinitionversion v
+         WHERE v.merchant_id = %(merchant)s),
+       c.id, c.name, c.starts_at, c.created_at, c.all_products, c.categories, c.skus,
+       c.exclude_skus, c.stores, c.channels, c.min_amount, c.max_amount, c.per_consumer_limit,
+       c.stacks_with_government_subsidy,
+       ARRAY(SELECT ARRAY[o.term, o.id, o.min_amount, o.merchant_share_bp]
+               FROM campaigns_offer o
+              WHERE o.merchant_id = c.merchant_id AND o.campaign_id = c.id
+              ORDER BY o.term, o.min_amount DESC)
+  FROM campaigns_campaign c
+ WHERE c.merchant_id = %(merchant)s AND c.id = ANY(%(ids)s)
+"""
+
+# merchant id -> (definition version, definitions by campaign id). Bounded; oldest entry goes first.
+_CACHE_LIMIT = 4096
+_definitions: dict[uuid.UUID, tuple[int | None, dict[uuid.UUID, CampaignDefinition]]] = {}
+
+
+def definitions_cache_clear() -> None:
+    _definitions.clear()
+
+
+def live_budgets_statement(
+    *, merchant: Merchant, at: datetime, consumer_ref: str | None
+) -> Statement:
+    today = timezone.localtime(at, zoneinfo.ZoneInfo(merchant.timezone)).date()
+    params = {"merchant": merchant.pk, "at": at, "today": today, "consumer_ref": consumer_ref}
+    return _LIVE_BUDGETS_SQL, params
+
+
+def _definition_from_row(row: tuple) -> CampaignDefinition:
+    tiers: dict[int, list[OfferTier]] = {}
+    for term, offer_id, min_amount, share_bp in row[15]:  # highest minimum first
+        tiers.setdefault(term, []).append(OfferTier(offer_id, min_amount, share_bp))
+    return CampaignDefinition(
+        id=row[1],
+        name=row[2],
+        starts_at=row[3],
+        created_at=row[4],
+        all_products=row[5],
+        categories=frozenset(row[6]),
+        skus=frozenset(row[7]),
+        exclude_skus=frozenset(row[8]),
+        stores=frozenset(row[9]),
+        channels=tuple(row[10]),
+        min_amount=row[11],
+        max_amount=row[12],
+        per_consumer_limit=row[13],
+        stacks_with_government_subsidy=row[14],
+        tiers={term: tuple(found) for term, found in tiers.items()},
+    )
+
+
+def _cached_definitions(
+    merchant_id: uuid.UUID, version: int | None, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, CampaignDefinition]:
+    """Definitions of ``ids`` for the merchant at ``version``, from the cache or the database."""
+    cached_version, found = _definitions.get(merchant_id, (None, {}))
+    if cached_version != version or version is None:
+        found = {}
+    missing = [pk for pk in ids if pk not in found]
+    if missing:
+        rows = fetch_prepared(_DEFINITIONS_SQL, {"merchant": merchant_id, "ids": missing})
+        fresh = {row[1]: _definition_from_row(row) for row in rows}
+        read_version = rows[0][0] if rows else version
+        # Stored under the version they were read at (never older than the one asked for).
+        found = {**found, **fresh} if read_version == version else fresh
+        if len(_definitions) >= _CACHE_LIMIT:
+            _definitions.pop(next(iter(_definitions)))
+        _definitions[merchant_id] = (read_version, found)
+    return found
+
+
+def live_campaigns_from_rows(merchant_id: uuid.UUID, rows: list[tuple]) -> list[LiveCampaign]:
+    """Join the fresh budget rows of ``_LIVE_BUDGETS_SQL`` with the campaigns' definitions."""
+    version = rows[0][0] if rows else None
+    live = [row for row in rows if row[1] is not None]
+    if not live:
+        return []
+    definitions = _cached_definitions(merchant_id, version, [row[1] for row in live])
+    campaigns = []
+    for _, pk, remaining, cap_remaining, consumer_plans, refusal_alerted in live:
+        d = definitions.get(pk)
+        if d is None:
+            continue  # deleted between the two reads: not live any more
+        campaigns.append(
+            LiveCampaign(
+                id=pk,
+                name=d.name,
+                starts_at=d.starts_at,
+                created_at=d.created_at,
+                all_products=d.all_products,
+                categories=d.categories,
+                skus=d.skus,
+                exclude_skus=d.exclude_skus,
+                stores=d.stores,
+                channels=d.channels,
+                min_amount=d.min_amount,
+                max_amount=d.max_amount,
+                budget_remaining=remaining,
+                daily_cap_remaining=cap_remaining,
+                per_consumer_limit=d.per_consumer_limit,
+                consumer_plans=consumer_plans,
+                stacks_with_government_subsidy=d.stacks_with_government_subsidy,
+                refusal_alerted=refusal_alerted,
+                tiers=d.tiers,
+            )
+        )
+    return campaigns
+
+
+def live_campaigns(
+    *, merchant: Merchant, at: datetime, consumer_ref: str | None = None
+) -> list[LiveCampaign]:
+    """The merchant's live campaigns at ``at`` with their remaining budgets read now.
+
+    A frozen merchant has none (§8)."""
+    if merchant.is_frozen:
+        return []
+    statement = live_budgets_statement(merchant=merchant, at=at, consumer_ref=consumer_ref)
+    return live_campaigns_from_rows(merchant.pk, fetch_prepared(*statement))
+
+
+# --------------------------------------------------------------------------------------------------
+# The rules (pure)
+
+
+def in_scope_total(campaign: LiveCampaign, basket: Basket) -> int | None:
+    """``L``: the basket's lines in the campaign's scope, less excluded SKUs; ``None`` when the
+    campaign restricts products and the basket has no lines (it does not apply, §3.3)."""
+    if not campaign.restricts_products:
+        return basket.amount
+    if basket.lines is None:
+        return None
+    total = 0
+    for line in basket.lines:
+        if line.sku in campaign.exclude_skus:
+            continue
+        if (
+            campaign.all_products
+            or line.category in campaign.categories
+            or line.sku in campaign.skus
+        ):
+            total += line.amount
+    return total
+
+
+def campaign_admits(campaign: LiveCampaign, basket: Basket) -> bool:
+    """The term-independent rules of §3.3 and §4: stacking, stores, channels, consumer, limits."""
+    if basket.government_subsidy > 0 and not campaign.stacks_with_government_subsidy:
+        return False
+    if campaign.stores and basket.store not in campaign.stores:
+        return False
+    if len(campaign.channels) == 1 and basket.channel != campaign.channels[0]:
+        return False
+    if campaign.per_consumer_limit is not None and (
+        not basket.consumer_ref or campaign.consumer_plans >= campaign.per_consumer_limit
+    ):
+        return False
+    principal = basket.financed_amount
+    if campaign.min_amount is not None and principal < campaign.min_amount:
+        return False
+    return campaign.max_amount is None or principal <= campaign.max_amount
+
+
+def tier_for(tiers: Sequence[OfferTier], principal: int) -> OfferTier | None:
+    """The tier with the highest minimum not above ``P`` (``tiers`` are highest minimum first)."""
+    return next((tier for tier in tiers if tier.min_amount <= principal), None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    amounts: FeeAmounts
+    campaign: LiveCampaign
+    tier: OfferTier
+    in_scope: int
+    eligible: int
+    rank: tuple[int, int, datetime, datetime, int]
+
+
+def _rank(amounts: FeeAmounts, campaign: LiveCampaign) -> tuple[int, int, datetime, datetime, int]:
+    """§4's order: the lowest C, then the lower M, the earlier start, the earlier created, the
+    smaller id (compared as PostgreSQL compares uuids: as unsigned 128-bit numbers)."""
+    return (
+        amounts.consumer_fee,
+        amounts.merchant_subsidy,
+        campaign.starts_at,
+        campaign.created_at,
+        campaign.id.int,
+    )
+
+
+def choose_offers(
+    *,
+    campaigns: Iterable[LiveCampaign],
+    basket: Basket,
+    term_rates: dict[int, TermRates],
+    platform: PlatformParameters,
+) -> tuple[dict[int, _Candidate], dict[uuid.UUID, LiveCampaign]]:
+    """For each term, the best applicable candidate (terms without one are absent), and the
+    campaigns refused somewhere for lack of budget."""
+    principal = basket.financed_amount
+    pricing = {
+        term: TermPricing.of(
+            consumer_rate=rates.consumer_rate,
+            merchant_rate=rates.merchant_rate,
+            rounding=platform.rounding,
+        )
+        for term, rates in term_rates.items()
+    }
+    # Many campaigns share a share and an E: price each (term, E, share) once per match.
+    priced: dict[tuple[int, int, int], FeeAmounts] = {}
+    best: dict[int, _Candidate] = {}
+    short: dict[uuid.UUID, LiveCampaign] = {}
+    for campaign in campaigns:
+        if not campaign_admits(campaign, basket):
+            continue
+        scope = in_scope_total(campaign, basket)
+        if scope is None:
+            continue
+        eligible = eligible_amount(
+            in_scope_total=scope,
+            principal=principal,
+            order_amount=basket.amount,
+            rounding=platform.rounding,
+        )
+        for term, tiers in campaign.tiers.items():
+            term_pricing = pricing.get(term)
+            if term_pricing is None:
+                continue  # the term is not offered to this merchant (or not within its limits)
+            tier = tier_for(tiers, principal)
+            if tier is None:
+                continue
+            key = (term, eligible, tier.share_bp)
+            amounts = priced.get(key)
+            if amounts is None:
+                amounts = priced[key] = term_pricing.amounts(
+                    principal=principal, eligible=eligible, share_bp=tier.share_bp
+                )
+            subsidy = amounts.merchant_subsidy
+            if amounts.waived_fee == 0 and subsidy == 0:
+                continue
+            if subsidy > campaign.budget_remaining or (
+                campaign.daily_cap_remaining is not None and subsidy > campaign.daily_cap_remaining
+            ):
+                short[campaign.id] = campaign  # no fall-back to a lower tier (§4)
+                continue
+            current = best.get(term)
+            if current is not None and (
+                amounts.consumer_fee > current.rank[0]
+                or (amounts.consumer_fee == current.rank[0] and subsidy > current.rank[1])
+            ):
+                continue  # clearly worse: skip building the full rank
+            rank = _rank(amounts, campaign)
+            if current is None or rank < current.rank:
+                best[term] = _Candidate(amounts, campaign, tier, scope, eligible, rank)
+    return best, short
+
+
+def terms_within_limits(
+    *, term_rates: dict[int, TermRates], principal: int
+) -> dict[int, TermRates]:
+    """The terms whose limits admit ``P``; ``below_minimum`` or ``above_maximum`` when none does."""
+    admitted = {
+        term: rates
+        for term, rates in term_rates.items()
+        if rates.min_amount <= principal <= rates.max_amount
+    }
+    if admitted or not term_rates:
+        return admitted
+    if any(principal < rates.min_amount for rates in term_rates.values()):
+        lowest = min(rates.min_amount for rates in term_rates.values())
+        raise DomainError(
+            "below_minimum",
+            f"The financed amount {principal} is below every term's minimum.",
+            minimum=lowest,
+        )
+    highest = max(rates.max_amount for rates in term_rates.values())
+    raise DomainError(
+        "above_maximum",
+        f"The financed amount {principal} is above every term's maximum.",
+        maximum=highest,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# The selector
+
+
+def offers_match(*, merchant: Merchant, basket: Basket, at: datetime | None = None) -> Matching:
+    """Match a basket against the merchant's live campaigns at ``at`` (default: now).
+
+    Returns every term offered for this basket, ordered by term: the chosen campaign offer priced
+    with it, or the full consumer fee with no campaign; a term the merchant switched paid
+    installments off for appears only with a campaign. Raises ``DomainError`` ``below_minimum`` or
+    ``above_maximum`` when no term's limits admit the financed amount."""
+    at = at or timezone.now()
+    statements = [
+        platform_settings_statement(at=at),
+        fee_terms_statement(merchant_id=merchant.pk, at=at),
+    ]
+    if not merchant.is_frozen:  # a frozen merchant's campaigns are not offered (§8)
+        statements.append(
+            live_budgets_statement(merchant=merchant, at=at, consumer_ref=basket.consumer_ref)
+        )
+    # One round trip for the three reads (they are pipelined).
+    settings_rows, fee_rows, *campaign_rows = fetch_prepared_many(statements)
+    platform = platform_settings_from_rows(settings_rows, at=at)
+    principal = basket.financed_amount
+    term_rates = terms_within_limits(term_rates=fee_terms_from_rows(fee_rows), principal=principal)
+    campaigns = live_campaigns_from_rows(merchant.pk, campaign_rows[0]) if campaign_rows else []
+    best, short = choose_offers(
+        campaigns=campaigns, basket=basket, term_rates=term_rates, platform=platform
+    )
+    purchase_date = timezone.localtime(at, zoneinfo.ZoneInfo(merchant.timezone)).date()
+    disabled = set(merchant.paid_terms_disabled or ())
+    matches = []
+    for term, rates in term_rates.items():
+        chosen = best.get(term)
+        if chosen is None and term in disabled:
+            continue
+        price = price_plan(
+            principal=principal,
+            term=term,
+            consumer_rate=rates.consumer_rate,
+            merchant_rate=rates.merchant_rate,
+            share_bp=chosen.tier.share_bp if chosen else 0,
+            eligible=chosen.eligible if chosen else principal,
+            purchase_date=purchase_date,
+            statement_day=platform.statement_day,
+            due_day=platform.due_day,
+            rounding=platform.rounding,
+        )
+        offer = None
+        if chosen is not None:
+            offer = CampaignOffer(
+                campaign_id=chosen.campaign.id,
+                campaign_name=chosen.campaign.name,
+                offer_id=chosen.tier.offer_id,
+                share_bp=chosen.tier.share_bp,
+                offer_min_amount=chosen.tier.min_amount,
+                in_scope_total=chosen.in_scope,
+                eligible=chosen.eligible,
+            )
+        matches.append(TermMatch(term=term, rates=rates, price=price, offer=offer))
+    return Matching(
+        at=at,
+        purchase_date=purchase_date,
+        platform=platform,
+        basket=basket,
+        terms=tuple(matches),
+        budget_short=tuple(sorted(short, key=lambda pk: pk.int)),
+        refusals_to_alert=tuple(
+            sorted((pk for pk, c in short.items() if not c.refusal_alerted), key=lambda pk: pk.int)
+        ),
+    )
