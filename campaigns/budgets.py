@@ -19,8 +19,11 @@ from campaigns.alerts import alert_record, threshold_crossed
 from campaigns.models import Campaign, CampaignAlert
 from installments.ledger import ledger_post_charge, ledger_post_reversal
 
-# Why a reservation was refused: the total budget, the day's cap, or the consumer's limit.
+# Why a reservation was refused: the total budget, the day's cap, the consumer's limit, or the
+# campaign is no longer live.
 TOTAL, DAILY_CAP, CONSUMER_LIMIT = "budget_total", "daily_cap", "per_consumer_limit"
+NOT_LIVE = "not_live"
+LACK_OF_BUDGET = frozenset({TOTAL, DAILY_CAP})
 
 
 class BudgetRefused(Exception):
@@ -30,10 +33,19 @@ class BudgetRefused(Exception):
 
 
 def budget_reserve(
-    *, campaign: Campaign, amount: int, day: date, consumer_ref: str | None = None
+    *,
+    campaign: Campaign,
+    amount: int,
+    day: date,
+    consumer_ref: str | None = None,
+    live_at: datetime | None = None,
 ) -> None:
     """Reserve ``amount`` on the campaign's total, on ``day``'s cap and one plan on the consumer's
-    count, all or nothing (a savepoint undoes the parts already taken when a later one refuses)."""
+    count, all or nothing (a savepoint undoes the parts already taken when a later one refuses).
+
+    With ``live_at``, the same statement also requires the campaign to be approved and inside its
+    window at that moment, so a campaign paused or ended since it was matched refuses
+    (``not_live``) instead of being charged."""
     if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
         raise ValueError(f"a reservation is a non-negative integer, not {amount!r}")
     with transaction.atomic():
@@ -43,13 +55,23 @@ def budget_reserve(
                 UPDATE campaigns_campaign SET budget_used = budget_used + %(amount)s
                  WHERE id = %(campaign)s AND merchant_id = %(merchant)s
                    AND budget_used + %(amount)s <= budget_total
+                   AND (%(live_at)s::timestamptz IS NULL
+                        OR (status = 'approved' AND starts_at <= %(live_at)s::timestamptz
+                            AND ends_at > %(live_at)s::timestamptz))
                 RETURNING budget_used, budget_total, alert_threshold_bp, alert_arm,
                           threshold_alert_arm
                 """,
-                {"campaign": campaign.pk, "merchant": campaign.merchant_id, "amount": amount},
+                {
+                    "campaign": campaign.pk,
+                    "merchant": campaign.merchant_id,
+                    "amount": amount,
+                    "live_at": live_at,
+                },
             )
             taken = cursor.fetchone()
         if taken is None:
+            if live_at is not None and not _is_live(campaign, live_at):
+                raise BudgetRefused(NOT_LIVE)
             raise BudgetRefused(TOTAL)
         used, total, threshold_bp, arm, fired = taken
         with connection.cursor() as cursor:
@@ -103,6 +125,16 @@ def budget_reserve(
             )
 
 
+def _is_live(campaign: Campaign, at: datetime) -> bool:
+    return Campaign.objects.filter(
+        pk=campaign.pk,
+        merchant_id=campaign.merchant_id,
+        status="approved",
+        starts_at__lte=at,
+        ends_at__gt=at,
+    ).exists()
+
+
 def budget_release(
     *,
     merchant_id: uuid.UUID,
@@ -153,13 +185,21 @@ def budget_charge(
     plan_id: uuid.UUID | None,
     charged_at: datetime,
     consumer_ref: str | None = None,
+    require_live: bool = False,
 ) -> date:
     """Reserve a plan's subsidy on its campaign and post the ledger charge, in the caller's
-    transaction. Returns the charge day (the merchant-local date), which reversals return budget to."""
+    transaction. Returns the charge day (the merchant-local date), which reversals return budget to.
+    ``require_live`` refuses (``not_live``) a campaign that is not live at ``charged_at``."""
     charge_day = timezone.localtime(
         charged_at, zoneinfo.ZoneInfo(campaign.merchant.timezone)
     ).date()
-    budget_reserve(campaign=campaign, amount=amount, day=charge_day, consumer_ref=consumer_ref)
+    budget_reserve(
+        campaign=campaign,
+        amount=amount,
+        day=charge_day,
+        consumer_ref=consumer_ref,
+        live_at=charged_at if require_live else None,
+    )
     ledger_post_charge(
         merchant_id=campaign.merchant_id,
         currency=campaign.merchant.currency,

@@ -141,6 +141,8 @@ class CampaignOffer:
     offer_min_amount: int
     in_scope_total: int  # L
     eligible: int  # E
+    # Per basket line (same order), whether it counted toward L; empty when no lines were sent.
+    lines_in_scope: tuple[bool, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,6 +347,14 @@ def live_campaigns(
 # The rules (pure)
 
 
+def line_in_scope(campaign: LiveCampaign, line: BasketLine) -> bool:
+    if line.sku in campaign.exclude_skus:
+        return False
+    return (
+        campaign.all_products or line.category in campaign.categories or line.sku in campaign.skus
+    )
+
+
 def in_scope_total(campaign: LiveCampaign, basket: Basket) -> int | None:
     """``L``: the basket's lines in the campaign's scope, less excluded SKUs; ``None`` when the
     campaign restricts products and the basket has no lines (it does not apply, §3.3)."""
@@ -352,17 +362,7 @@ def in_scope_total(campaign: LiveCampaign, basket: Basket) -> int | None:
         return basket.amount
     if basket.lines is None:
         return None
-    total = 0
-    for line in basket.lines:
-        if line.sku in campaign.exclude_skus:
-            continue
-        if (
-            campaign.all_products
-            or line.category in campaign.categories
-            or line.sku in campaign.skus
-        ):
-            total += line.amount
-    return total
+    return sum(line.amount for line in basket.lines if line_in_scope(campaign, line))
 
 
 def campaign_admits(campaign: LiveCampaign, basket: Basket) -> bool:
@@ -561,6 +561,9 @@ def offers_match(*, merchant: Merchant, basket: Basket, at: datetime | None = No
                 offer_min_amount=chosen.tier.min_amount,
                 in_scope_total=chosen.in_scope,
                 eligible=chosen.eligible,
+                lines_in_scope=tuple(line_in_scope(chosen.campaign, line) for line in basket.lines)
+                if basket.lines
+                else (),
             )
         matches.append(TermMatch(term=term, rates=rates, price=price, offer=offer))
     return Matching(

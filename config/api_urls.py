@@ -1,6 +1,6 @@
 """``/api/v1/``: the checkout REST API (DESIGN.md §6)."""
 
-from django.urls import re_path
+from django.urls import path, re_path
 from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.request import Request
@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from campaigns.apis import CampaignViewSet
+from installments.apis import PlanViewSet, QuoteView
 from merchants.api_base import problem_response
 from merchants.apis import StoreViewSet
 
@@ -23,8 +24,10 @@ def not_found(request: Request) -> Response:
 router = SimpleRouter(trailing_slash=False)
 router.register("stores", StoreViewSet, basename="store")
 router.register("campaigns", CampaignViewSet, basename="campaign")
+router.register("plans", PlanViewSet, basename="plan")
 
 urlpatterns = [
+    path("quotes", QuoteView.as_view(), name="quote"),
     *router.urls,
     # Anything else under /api/v1/ is a problem+json 404, not Django's HTML page.
     re_path(r"^.*$", not_found),

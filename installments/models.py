@@ -190,15 +190,29 @@ from installments.ledger_models import (  # noqa: E402  (the ledger lives in its
     LedgerEntry,
     LedgerPosting,
 )
+from installments.plan_models import (  # noqa: E402
+    IdempotencyRecord,
+    Plan,
+    PlanInstallment,
+    PlanLine,
+    PlanStatus,
+    Refund,
+)
 
 __all__ = [
     "AccountKind",
     "EntryKind",
     "FeeRate",
     "FeeTable",
+    "IdempotencyRecord",
     "LedgerAccount",
     "LedgerEntry",
     "LedgerPosting",
     "MerchantFeeOverride",
+    "Plan",
+    "PlanInstallment",
+    "PlanLine",
+    "PlanStatus",
     "PlatformSettings",
+    "Refund",
 ]

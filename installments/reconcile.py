@@ -85,6 +85,65 @@ CHECKS: list[Check] = [
         """,
     ),
     Check(
+        "plan_subsidy_ledger",
+        "Each live-mode plan's subsidy (0 once voided) equals its charges less its reversals in the "
+        "ledger; test-mode plans and plans without a campaign have no ledger entries.",
+        """
+        WITH plan AS (
+            SELECT p.merchant_id, p.id,
+                   CASE WHEN p.test OR p.campaign_id IS NULL THEN 0
+                        WHEN p.status = 'voided' THEN 0
+                        ELSE p.merchant_subsidy END AS expected
+              FROM installments_plan p WHERE TRUE {plan_filter}
+        ), ledger AS (
+            SELECT e.merchant_id, e.plan_id, SUM(p.amount) AS net
+              FROM installments_ledgerentry e
+              JOIN installments_ledgerposting p ON p.entry_id = e.id
+              JOIN installments_ledgeraccount a ON a.id = p.account_id AND a.kind = 'receivable'
+             WHERE e.kind IN ('charge', 'reversal') AND e.plan_id IS NOT NULL {merchant_filter}
+             GROUP BY e.merchant_id, e.plan_id
+        )
+        SELECT COALESCE(plan.merchant_id, ledger.merchant_id) AS merchant_id,
+               COALESCE(plan.id, ledger.plan_id) AS plan_id,
+               plan.expected, COALESCE(ledger.net, 0) AS ledger_net
+          FROM plan FULL OUTER JOIN ledger
+            ON ledger.plan_id = plan.id AND ledger.merchant_id = plan.merchant_id
+         WHERE plan.id IS NULL OR COALESCE(ledger.net, 0) <> plan.expected
+        """,
+    ),
+    Check(
+        "plan_refunds",
+        "Each plan's refunded amount is the sum of its refunds.",
+        """
+        SELECT p.merchant_id, p.id AS plan_id, p.refunded_amount,
+               COALESCE(SUM(r.amount), 0) AS refunds
+          FROM installments_plan p
+          LEFT JOIN installments_refund r ON r.plan_id = p.id AND r.merchant_id = p.merchant_id
+         WHERE TRUE {plan_filter}
+         GROUP BY p.merchant_id, p.id, p.refunded_amount
+        HAVING p.refunded_amount <> COALESCE(SUM(r.amount), 0)
+        """,
+    ),
+    Check(
+        "plan_schedules",
+        "Each plan's installments sum to its principal and its consumer fee (a voided plan has none).",
+        """
+        SELECT p.merchant_id, p.id AS plan_id, p.status, p.financed_amount, p.consumer_fee,
+               COALESCE(SUM(i.principal), 0) AS principal_sum, COALESCE(SUM(i.fee), 0) AS fee_sum,
+               COUNT(i.id) AS periods
+          FROM installments_plan p
+          LEFT JOIN installments_planinstallment i
+            ON i.plan_id = p.id AND i.merchant_id = p.merchant_id
+         WHERE TRUE {plan_filter}
+         GROUP BY p.merchant_id, p.id, p.status, p.financed_amount, p.consumer_fee, p.term
+        HAVING (p.status = 'voided' AND COUNT(i.id) > 0)
+            OR (p.status = 'refunded' AND COUNT(i.id) > 0)
+            OR (p.status = 'active' AND (COUNT(i.id) <> p.term
+                OR COALESCE(SUM(i.principal), 0) <> p.financed_amount
+                OR COALESCE(SUM(i.fee), 0) <> p.consumer_fee))
+        """,
+    ),
+    Check(
         "account_balances",
         "Per merchant and currency, the accounts sum to zero (a ledger that is balanced as a whole).",
         """
@@ -123,9 +182,14 @@ def reconcile(*, merchant_id: uuid.UUID | None = None, limit: int = 100) -> Reco
     params: dict[str, object] = {"merchant": merchant_id, "limit": limit}
     merchant_filter = "AND e.merchant_id = %(merchant)s" if merchant_id else ""
     campaign_filter = "AND c.merchant_id = %(merchant)s" if merchant_id else ""
+    plan_filter = "AND p.merchant_id = %(merchant)s" if merchant_id else ""
     with connection.cursor() as cursor:
         for check in CHECKS:
-            sql = check.sql.format(merchant_filter=merchant_filter, campaign_filter=campaign_filter)
+            sql = check.sql.format(
+                merchant_filter=merchant_filter,
+                campaign_filter=campaign_filter,
+                plan_filter=plan_filter,
+            )
             cursor.execute(f"SELECT * FROM ({sql}) AS mismatch LIMIT %(limit)s", params)
             columns = [column.name for column in cursor.description]
             report.checks.append(check.name)

@@ -129,6 +129,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"ChannelEnum": ["online", "in_store"]},
 }
 
 # Celery: with no broker configured, tasks run in-process (the embedded default, DESIGN.md §9).
@@ -148,6 +149,9 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 
+# Stored API outcomes are kept this long (at least 24 hours, DESIGN.md §6), then purged.
+IDEMPOTENCY_RETENTION_HOURS = env.int("IDEMPOTENCY_RETENTION_HOURS", default=48)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -162,4 +166,5 @@ LOGGING = {
 CELERY_BEAT_SCHEDULE = {
     "campaigns-end-due": {"task": "campaigns.end_due", "schedule": 60.0},
     "campaigns-alerts-sweep": {"task": "campaigns.alerts_sweep", "schedule": 300.0},
+    "idempotency-purge": {"task": "installments.idempotency_purge", "schedule": 3600.0},
 }

@@ -1,0 +1,379 @@
+"""The checkout API (DESIGN.md §6): ``/api/v1/quotes`` and ``/api/v1/plans`` with void and refunds.
+
+Views are thin: parse strictly, then call the services. The order in which problems are reported
+follows §6: 401 → 429 (DRF, before the view) → ``idempotency_key_required`` → ``validation_error``
+→ the idempotency outcomes → 403 → 404 → ``quote_expired`` → duplicates → business outcomes."""
+
+from __future__ import annotations
+
+import zoneinfo
+from typing import Any
+
+import django_filters
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from installments.idempotency import HEADER, idempotency_key_of, idempotent
+from installments.plan_models import Plan, PlanStatus, Refund
+from installments.plans import plan_commit, plan_get, plan_refund, plan_void
+from installments.quotes import quote_create
+from installments.serializers import (
+    EmptySerializer,
+    PlanCreateSerializer,
+    QuoteRequestSerializer,
+    RefundCreateSerializer,
+    plan_json,
+    quote_json,
+    refund_json,
+)
+from merchants.api_base import principal, problem_responses
+from merchants.errors import DomainError
+
+_IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=True,
+    description="A unique key per operation; a retry with the same key and body replays the "
+    "stored outcome (with `Idempotent-Replayed: true`).",
+)
+
+_SCHEDULE = inline_serializer(
+    "Installment",
+    {
+        "period": serializers.IntegerField(),
+        "due_date": serializers.DateField(),
+        "principal": serializers.IntegerField(),
+        "fee": serializers.IntegerField(),
+        "amount": serializers.IntegerField(),
+    },
+    many=True,
+)
+_CAMPAIGN_REF = inline_serializer(
+    "CampaignRef",
+    {"id": serializers.UUIDField(), "name": serializers.CharField()},
+    allow_null=True,
+)
+_OPTION = inline_serializer(
+    "Option",
+    {
+        "term": serializers.IntegerField(),
+        "interest_free": serializers.BooleanField(),
+        "consumer_fee": serializers.IntegerField(),
+        "merchant_subsidy": serializers.IntegerField(),
+        "apr": serializers.CharField(),
+        "total_payable": serializers.IntegerField(),
+        "campaign": _CAMPAIGN_REF,
+        "schedule": _SCHEDULE,
+    },
+)
+_QUOTE = inline_serializer(
+    "Quote",
+    {
+        "quote_id": serializers.CharField(),
+        "expires_at": serializers.DateTimeField(),
+        "currency": serializers.CharField(),
+        "amount": serializers.IntegerField(),
+        "government_subsidy": serializers.IntegerField(),
+        "financed_amount": serializers.IntegerField(),
+        "options": serializers.ListField(child=_OPTION),
+    },
+)
+_PLAN = inline_serializer(
+    "Plan",
+    {
+        "id": serializers.UUIDField(),
+        "status": serializers.ChoiceField(choices=PlanStatus.values),
+        "test": serializers.BooleanField(),
+        "merchant_order_ref": serializers.CharField(),
+        "term": serializers.IntegerField(),
+        "currency": serializers.CharField(),
+        "order_amount": serializers.IntegerField(),
+        "government_subsidy": serializers.IntegerField(),
+        "financed_amount": serializers.IntegerField(),
+        "original_financed_amount": serializers.IntegerField(),
+        "eligible_amount": serializers.IntegerField(),
+        "consumer_fee_full": serializers.IntegerField(),
+        "waived_fee": serializers.IntegerField(),
+        "consumer_fee": serializers.IntegerField(),
+        "merchant_subsidy": serializers.IntegerField(),
+        "interest_free": serializers.BooleanField(),
+        "total_payable": serializers.IntegerField(),
+        "apr": serializers.CharField(),
+        "campaign": _CAMPAIGN_REF,
+        "pricing": inline_serializer(
+            "PlanPricing",
+            {
+                "consumer_rate": serializers.CharField(),
+                "merchant_rate": serializers.CharField(),
+                "merchant_share_bp": serializers.IntegerField(),
+                "statement_day": serializers.IntegerField(),
+                "due_day": serializers.IntegerField(),
+                "rounding": serializers.CharField(),
+                "purchase_date": serializers.DateField(),
+            },
+        ),
+        "consumer_ref": serializers.CharField(allow_null=True),
+        "store": serializers.CharField(allow_null=True),
+        "channel": serializers.CharField(allow_null=True),
+        "schedule": _SCHEDULE,
+        "lines": inline_serializer(
+            "PlanLine",
+            {
+                "sku": serializers.CharField(),
+                "category": serializers.CharField(allow_blank=True),
+                "amount": serializers.IntegerField(),
+                "in_scope": serializers.BooleanField(),
+                "returned": serializers.IntegerField(),
+            },
+            many=True,
+        ),
+        "refunded_amount": serializers.IntegerField(),
+        "created_at": serializers.DateTimeField(),
+        "voided_at": serializers.DateTimeField(allow_null=True),
+    },
+)
+_REFUND_FIELDS = {
+    "id": serializers.UUIDField(),
+    "plan_id": serializers.UUIDField(),
+    "refund_ref": serializers.CharField(),
+    "amount": serializers.IntegerField(),
+    "lines": serializers.ListField(child=serializers.DictField()),
+    "reason": serializers.CharField(allow_blank=True),
+    "subsidy_reversed": serializers.IntegerField(),
+    "created_at": serializers.DateTimeField(),
+}
+_REFUND = inline_serializer("Refund", _REFUND_FIELDS)
+_REFUND_PAGE = inline_serializer(
+    "RefundPage",
+    {
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "results": inline_serializer("RefundItem", _REFUND_FIELDS, many=True),
+    },
+)
+_REFUND_WITH_PLAN = inline_serializer("RefundWithPlan", {**_REFUND_FIELDS, "plan": _PLAN})
+
+
+def _tz(request: Request) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(principal(request).merchant.timezone)
+
+
+def _run_idempotent(request: Request, work: Any) -> HttpResponse:
+    who = principal(request)
+    key = idempotency_key_of(request.headers)
+    return idempotent(
+        merchant_id=who.merchant.pk,
+        mode=who.api_key.mode,
+        method=request.method or "POST",
+        path=request.path,
+        key=key,
+        body=request.data,
+        work=work,
+    )
+
+
+class QuoteView(APIView):
+    @extend_schema(
+        summary="Quote the installment options for a basket",
+        description="Valid for 15 minutes. Options are ordered by term; terms whose limits exclude "
+        "the financed amount are left out.",
+        request=QuoteRequestSerializer,
+        responses={
+            200: _QUOTE,
+            **problem_responses(
+                "validation_error", "merchant_frozen", "below_minimum", "above_maximum"
+            ),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = QuoteRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        who = principal(request)
+        quote = quote_create(
+            merchant=who.merchant,
+            test=who.is_test_mode,
+            currency=serializer.validated_data["currency"],
+            basket=serializer.to_basket(),
+        )
+        return Response(quote_json(quote, tz=_tz(request)))
+
+
+class PlanFilter(django_filters.FilterSet):
+    merchant_order_ref = django_filters.CharFilter()
+    status = django_filters.ChoiceFilter(choices=PlanStatus.choices)
+    campaign = django_filters.UUIDFilter(field_name="campaign_id")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Plan
+        fields: list[str] = []
+
+
+class PlanViewSet(viewsets.GenericViewSet):
+    queryset = Plan.objects.none()  # every query is scoped in get_queryset
+    filterset_class = PlanFilter
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        if getattr(self, "swagger_fake_view", False):
+            return Plan.objects.none()
+        who = principal(self.request)
+        return Plan.objects.filter(merchant=who.merchant, test=who.is_test_mode).prefetch_related(
+            "installments", "lines"
+        )
+
+    def _plan(self, pk: str) -> Plan:
+        who = principal(self.request)
+        plan = plan_get(merchant=who.merchant, test=who.is_test_mode, plan_id=pk)
+        if plan is None:
+            raise DomainError("not_found", "No such plan.")
+        return plan
+
+    @extend_schema(
+        summary="List plans",
+        responses={200: _PLAN, **problem_responses("validation_error")},
+    )
+    def list(self, request: Request) -> Response:
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        tz = _tz(request)
+        return self.get_paginated_response([plan_json(plan, tz=tz) for plan in page])
+
+    @extend_schema(summary="Get a plan", responses={200: _PLAN, **problem_responses("not_found")})
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(plan_json(self._plan(pk), tz=_tz(request)))
+
+    @extend_schema(
+        summary="Commit a quoted option as a plan",
+        description="Re-prices from the quote's inputs at the server's clock and reserves the "
+        "campaign's budget. `409 offer_changed` carries the option as it now stands.",
+        parameters=[_IDEMPOTENCY_PARAMETER],
+        request=PlanCreateSerializer,
+        responses={
+            201: _PLAN,
+            **problem_responses(
+                "idempotency_key_required",
+                "validation_error",
+                "idempotency_key_in_use",
+                "idempotency_key_reused",
+                "merchant_frozen",
+                "not_found",
+                "quote_expired",
+                "duplicate_order_ref",
+                "offer_changed",
+            ),
+        },
+    )
+    def create(self, request: Request) -> HttpResponse:
+        idempotency_key_of(request.headers)  # required before the body is looked at (§6)
+        serializer = PlanCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        who = principal(request)
+        data = serializer.validated_data
+
+        def work() -> Response:
+            plan = plan_commit(
+                merchant=who.merchant,
+                test=who.is_test_mode,
+                quote_id=data["quote_id"],
+                term=data["term"],
+                merchant_order_ref=data["merchant_order_ref"],
+            )
+            return Response(plan_json(plan, tz=_tz(request)), status=status.HTTP_201_CREATED)
+
+        return _run_idempotent(request, work)
+
+    @extend_schema(
+        summary="Void a plan",
+        description="Within 24 hours of its commit, for a checkout whose payment failed.",
+        parameters=[_IDEMPOTENCY_PARAMETER],
+        request=None,
+        responses={
+            200: _PLAN,
+            **problem_responses(
+                "idempotency_key_required",
+                "validation_error",
+                "idempotency_key_in_use",
+                "idempotency_key_reused",
+                "not_found",
+                "plan_not_voidable",
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def void(self, request: Request, pk: str) -> HttpResponse:
+        idempotency_key_of(request.headers)
+        EmptySerializer(data=request.data or {}).is_valid(raise_exception=True)
+        who = principal(request)
+
+        def work() -> Response:
+            plan = plan_void(merchant=who.merchant, test=who.is_test_mode, plan_id=pk)
+            return Response(plan_json(plan, tz=_tz(request)))
+
+        return _run_idempotent(request, work)
+
+    @extend_schema(
+        methods=["GET"],
+        summary="List a plan's refunds",
+        responses={200: _REFUND_PAGE, **problem_responses("not_found")},
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Refund part or all of a plan",
+        description="Re-prices the plan (§3.4) and gives the released subsidy back to the "
+        "campaign's budget.",
+        parameters=[_IDEMPOTENCY_PARAMETER],
+        request=RefundCreateSerializer,
+        responses={
+            201: _REFUND_WITH_PLAN,
+            **problem_responses(
+                "idempotency_key_required",
+                "validation_error",
+                "idempotency_key_in_use",
+                "idempotency_key_reused",
+                "not_found",
+                "duplicate_refund_ref",
+                "refund_exceeds_balance",
+            ),
+        },
+    )
+    @action(detail=True, methods=["get", "post"])
+    def refunds(self, request: Request, pk: str) -> HttpResponse | Response:
+        if request.method == "GET":
+            plan = self._plan(pk)
+            refunds = Refund.objects.filter(merchant_id=plan.merchant_id, plan=plan)
+            page = self.paginate_queryset(refunds)
+            tz = _tz(request)
+            return self.get_paginated_response([refund_json(r, tz=tz) for r in page])
+        idempotency_key_of(request.headers)
+        serializer = RefundCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        who = principal(request)
+
+        def work() -> Response:
+            refund = plan_refund(
+                merchant=who.merchant,
+                test=who.is_test_mode,
+                plan_id=pk,
+                amount=data["amount"],
+                refund_ref=data["refund_ref"],
+                lines=[(line["sku"], line["amount"]) for line in data["lines"]]
+                if data.get("lines")
+                else None,
+                reason=data["reason"],
+            )
+            plan = Plan.objects.prefetch_related("installments", "lines").get(pk=refund.plan_id)
+            return Response(
+                refund_json(refund, tz=_tz(request), plan=plan), status=status.HTTP_201_CREATED
+            )
+
+        return _run_idempotent(request, work)
