@@ -128,7 +128,7 @@ def campaign_shown_state(
             return ShownState.SCHEDULED
         if campaign_is_live(campaign, merchant=merchant, at=at):
             pricing = pricing or merchant_pricing(merchant=merchant, at=at)
-            used_today = campaign_budget_figures(campaign, merchant=merchant).used_today
+            used_today = campaign_budget_figures(campaign, merchant=merchant, at=at).used_today
             if campaign_budget_spent(campaign, pricing=pricing, used_today=used_today):
                 return ShownState.BUDGET_SPENT
             return ShownState.LIVE
@@ -136,16 +136,17 @@ def campaign_shown_state(
 
 
 def campaign_budget_figures(
-    campaign: Campaign, *, merchant: Merchant | None = None
+    campaign: Campaign, *, merchant: Merchant | None = None, at: datetime | None = None
 ) -> BudgetFigures:
-    """Used, used today (the merchant-local day, as the daily cap counts it) and remaining."""
-    used_today = getattr(campaign, "used_today_annotated", None)
+    """Used, used on the merchant-local day of ``at`` (default: today, as the daily cap counts it)
+    and remaining."""
+    used_today = None if at is not None else getattr(campaign, "used_today_annotated", None)
     if used_today is None:
         used_today = (
             CampaignDailyUsage.objects.filter(
                 merchant_id=campaign.merchant_id,
                 campaign_id=campaign.pk,
-                day=_merchant_today(merchant or campaign.merchant),
+                day=_merchant_today(merchant or campaign.merchant, at),
             )
             .values_list("used", flat=True)
             .first()

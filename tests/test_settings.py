@@ -8,7 +8,9 @@ PROD = {"DJANGO_SETTINGS_MODULE": "config.settings.production"}
 
 
 def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DATABASE_URL"}}
+    base = {
+        k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DATABASE_URL", "REDIS_URL"}
+    }
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         capture_output=True,
@@ -30,6 +32,7 @@ def test_check_deploy_is_clean():
             "SECRET_KEY": "x7#k2!p9Lq$w4Zr8Vt1Ny6Bm3Hc0Jf5Gd-Xs2Ke7Pa9Wu4Qi1Ro8Tl3Ey6Mn0Cb5",
             "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
             "DJANGO_ALLOWED_HOSTS": "pay.example.com",
+            "REDIS_URL": "redis://127.0.0.1:6379/0",
         },
     )
     assert proc.returncode == 0, proc.stderr
