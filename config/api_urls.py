@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from campaigns.apis import CampaignViewSet
-from installments.apis import PlanViewSet, QuoteView
+from installments.apis import PlanViewSet, QuoteView, StatementViewSet
 from merchants.api_base import problem_response
 from merchants.apis import StoreViewSet
 
@@ -25,6 +25,7 @@ router = SimpleRouter(trailing_slash=False)
 router.register("stores", StoreViewSet, basename="store")
 router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("plans", PlanViewSet, basename="plan")
+router.register("settlements", StatementViewSet, basename="settlement")
 
 urlpatterns = [
     path("quotes", QuoteView.as_view(), name="quote"),

@@ -6,11 +6,13 @@ follows §6: 401 → 429 (DRF, before the view) → ``idempotency_key_required``
 
 from __future__ import annotations
 
+import uuid
 import zoneinfo
 from typing import Any
 
 import django_filters
 from django.http import HttpResponse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
@@ -32,6 +34,8 @@ from installments.serializers import (
     quote_json,
     refund_json,
 )
+from installments.settlement import statement_csv_response, statement_list
+from installments.settlement_models import Statement
 from merchants.api_base import principal, problem_responses
 from merchants.errors import DomainError
 
@@ -377,3 +381,107 @@ class PlanViewSet(viewsets.GenericViewSet):
             )
 
         return _run_idempotent(request, work)
+
+
+def statement_json(statement: Statement, *, tz: zoneinfo.ZoneInfo) -> dict[str, Any]:
+    return {
+        "id": str(statement.pk),
+        "business_date": statement.business_date.isoformat(),
+        "currency": statement.currency,
+        "plans_charged": statement.plans_charged,
+        "charges": statement.charges,
+        "reversals": statement.reversals,
+        "net": statement.net,
+        "created_at": timezone.localtime(statement.created_at, tz).isoformat(),
+        "lines": [
+            {
+                "campaign_id": str(line.campaign_id),
+                "campaign_name": line.campaign_name,
+                "adjustment": line.adjustment,
+                "plans_charged": line.plans_charged,
+                "charges": line.charges,
+                "reversals": line.reversals,
+                "net": line.net,
+            }
+            for line in statement.lines.all()
+        ],
+    }
+
+
+_STATEMENT = inline_serializer(
+    "Statement",
+    {
+        "id": serializers.UUIDField(),
+        "business_date": serializers.DateField(),
+        "currency": serializers.CharField(),
+        "plans_charged": serializers.IntegerField(),
+        "charges": serializers.IntegerField(),
+        "reversals": serializers.IntegerField(),
+        "net": serializers.IntegerField(),
+        "created_at": serializers.DateTimeField(),
+        "lines": inline_serializer(
+            "StatementLine",
+            {
+                "campaign_id": serializers.UUIDField(),
+                "campaign_name": serializers.CharField(),
+                "adjustment": serializers.BooleanField(),
+                "plans_charged": serializers.IntegerField(),
+                "charges": serializers.IntegerField(),
+                "reversals": serializers.IntegerField(),
+                "net": serializers.IntegerField(),
+            },
+            many=True,
+        ),
+    },
+)
+_FORMAT_PARAMETER = OpenApiParameter(
+    "format",
+    OpenApiTypes.STR,
+    OpenApiParameter.QUERY,
+    enum=["json", "csv"],
+    description="`csv` gives the statement as CSV (DESIGN.md §7's columns).",
+)
+
+
+class StatementViewSet(viewsets.GenericViewSet):
+    """A merchant's settlement statements. Test-mode keys have none: test plans never settle."""
+
+    queryset = Statement.objects.none()
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        if getattr(self, "swagger_fake_view", False):
+            return Statement.objects.none()
+        who = principal(self.request)
+        if who.is_test_mode:
+            return Statement.objects.none()
+        return statement_list(merchant_id=who.merchant.pk).prefetch_related("lines")
+
+    @extend_schema(summary="List settlement statements", responses={200: _STATEMENT})
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        tz = _tz(request)
+        return self.get_paginated_response([statement_json(s, tz=tz) for s in page])
+
+    @extend_schema(
+        summary="Get a statement (JSON, or CSV with ?format=csv)",
+        parameters=[_FORMAT_PARAMETER],
+        responses={
+            (200, "application/json"): _STATEMENT,
+            (200, "text/csv"): OpenApiTypes.STR,
+            **problem_responses("validation_error", "not_found"),
+        },
+    )
+    def retrieve(self, request: Request, pk: str) -> HttpResponse | Response:
+        wanted = request.query_params.get("format", "json")
+        if wanted not in ("json", "csv"):
+            raise DomainError.validation("format", "json or csv.")
+        try:
+            statement = self.get_queryset().filter(pk=uuid.UUID(pk)).first()
+        except ValueError:
+            statement = None
+        if statement is None:
+            raise DomainError("not_found", "No such statement.")
+        if wanted == "csv":
+            return statement_csv_response(statement)
+        return Response(statement_json(statement, tz=_tz(request)))

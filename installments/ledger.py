@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -157,3 +157,53 @@ def ledger_balance(*, merchant_id: uuid.UUID, kind: str, currency: str) -> int:
         merchant_id=merchant_id, account__kind=kind, currency=currency
     ).aggregate(total=Sum("amount"))["total"]
     return int(total or 0)
+
+
+_STATEMENT_SETTLEMENTS_SQL = """
+WITH entry AS (
+    INSERT INTO installments_ledgerentry
+           (merchant_id, kind, currency, business_date, charge_day, campaign_id, plan_id,
+            statement_id, memo, created_at)
+    SELECT s.merchant_id, 'settlement', s.currency, s.business_date, NULL, NULL, NULL, s.id,
+           'statement of ' || s.business_date, now()
+      FROM installments_statement s
+     WHERE s.id = ANY(%(ids)s::uuid[]) AND s.net <> 0
+    RETURNING id, merchant_id, currency, statement_id
+), leg AS (
+    INSERT INTO installments_ledgerposting (entry_id, merchant_id, account_id, amount, currency)
+    SELECT entry.id, entry.merchant_id, a.id,
+           CASE WHEN a.kind = 'settled' THEN s.net ELSE -s.net END, entry.currency
+      FROM entry
+      JOIN installments_statement s ON s.id = entry.statement_id
+      JOIN installments_ledgeraccount a
+        ON a.merchant_id = entry.merchant_id AND a.currency = entry.currency
+       AND a.kind IN ('settled', 'receivable')
+    RETURNING entry_id
+)
+-- Data-modifying WITH queries always run to completion, read or not.
+UPDATE installments_statement s SET settlement_entry_id = entry.id
+  FROM entry
+ WHERE s.id = entry.statement_id
+"""
+
+
+def ledger_post_statement_settlements(*, statement_ids: list[str]) -> None:
+    """Post each statement's settlement (§7) set-based: debit settled and credit receivable by its
+    net N (the legs swap when N < 0), dated the statement's business date; none when N = 0.
+
+    In the caller's transaction; the balance trigger checks every entry at commit."""
+    if not statement_ids:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO installments_ledgeraccount (merchant_id, kind, currency)
+            SELECT DISTINCT s.merchant_id, k.kind, s.currency
+              FROM installments_statement s
+             CROSS JOIN (VALUES ('receivable'), ('settled')) AS k(kind)
+             WHERE s.id = ANY(%(ids)s::uuid[]) AND s.net <> 0
+            ON CONFLICT (merchant_id, kind, currency) DO NOTHING
+            """,
+            {"ids": statement_ids},
+        )
+        cursor.execute(_STATEMENT_SETTLEMENTS_SQL, {"ids": statement_ids})

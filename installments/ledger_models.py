@@ -56,6 +56,15 @@ class LedgerEntry(models.Model):
         "campaigns.Campaign", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     plan_id = models.UUIDField(null=True, blank=True)
+    # The statement that settled this event (charges and reversals only). The database lets it go
+    # from empty to set once and refuses every other change (migration 0007).
+    statement = models.ForeignKey(
+        "installments.Statement",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="events",
+    )
     memo = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -75,6 +84,12 @@ class LedgerEntry(models.Model):
             models.Index(fields=["merchant", "business_date"], name="ledger_entry_merchant_day"),
             models.Index(
                 fields=["merchant", "campaign", "charge_day"], name="ledger_entry_campaign"
+            ),
+            # Settlement reads a merchant's unsettled events up to a date.
+            models.Index(
+                fields=["merchant", "business_date"],
+                condition=Q(statement__isnull=True) & ~Q(kind="settlement"),
+                name="ledger_entry_unsettled",
             ),
         ]
 

@@ -198,6 +198,12 @@ from installments.plan_models import (  # noqa: E402
     PlanStatus,
     Refund,
 )
+from installments.settlement_models import (  # noqa: E402
+    SettlementBatch,
+    SettlementRun,
+    Statement,
+    StatementLine,
+)
 
 __all__ = [
     "AccountKind",
@@ -215,4 +221,8 @@ __all__ = [
     "PlanStatus",
     "PlatformSettings",
     "Refund",
+    "SettlementBatch",
+    "SettlementRun",
+    "Statement",
+    "StatementLine",
 ]

@@ -144,6 +144,66 @@ CHECKS: list[Check] = [
         """,
     ),
     Check(
+        "statement_totals",
+        "Each statement's totals are the sums of its lines, and its lines the sums of the events "
+        "it settled (same merchant and currency, dated on or before it).",
+        """
+        WITH events AS (
+            SELECT e.statement_id,
+                   COUNT(*) FILTER (WHERE e.kind = 'charge') AS plans_charged,
+                   COALESCE(SUM(p.amount) FILTER (WHERE e.kind = 'charge'), 0) AS charges,
+                   COALESCE(-SUM(p.amount) FILTER (WHERE e.kind = 'reversal'), 0) AS reversals,
+                   BOOL_AND(e.merchant_id = s.merchant_id AND e.currency = s.currency
+                            AND e.business_date <= s.business_date) AS belongs
+              FROM installments_ledgerentry e
+              JOIN installments_statement s ON s.id = e.statement_id
+              JOIN installments_ledgerposting p ON p.entry_id = e.id
+              JOIN installments_ledgeraccount a ON a.id = p.account_id AND a.kind = 'receivable'
+             WHERE e.kind <> 'settlement' {merchant_filter}
+             GROUP BY e.statement_id
+        ), lines AS (
+            SELECT statement_id, SUM(plans_charged) AS plans_charged, SUM(charges) AS charges,
+                   SUM(reversals) AS reversals
+              FROM installments_statementline GROUP BY statement_id
+        )
+        SELECT s.merchant_id, s.id AS statement_id, s.business_date,
+               s.plans_charged, s.charges, s.reversals,
+               lines.plans_charged AS lines_plans_charged, lines.charges AS lines_charges,
+               lines.reversals AS lines_reversals,
+               events.plans_charged AS events_plans_charged, events.charges AS events_charges,
+               events.reversals AS events_reversals, events.belongs
+          FROM installments_statement s
+          LEFT JOIN lines ON lines.statement_id = s.id
+          LEFT JOIN events ON events.statement_id = s.id
+         WHERE TRUE {statement_filter}
+           AND (lines.statement_id IS NULL OR events.statement_id IS NULL
+                OR NOT events.belongs
+                OR (s.plans_charged, s.charges, s.reversals)
+                   IS DISTINCT FROM (lines.plans_charged, lines.charges, lines.reversals)
+                OR (s.plans_charged, s.charges, s.reversals)
+                   IS DISTINCT FROM (events.plans_charged, events.charges, events.reversals))
+        """,
+    ),
+    Check(
+        "statement_settlements",
+        "Each statement with a non-zero net has one settlement entry moving exactly that net from "
+        "receivable to settled; a zero net has none.",
+        """
+        SELECT s.merchant_id, s.id AS statement_id, s.net, s.settlement_entry_id,
+               SUM(p.amount) FILTER (WHERE a.kind = 'settled') AS settled_leg
+          FROM installments_statement s
+          LEFT JOIN installments_ledgerentry e
+            ON e.statement_id = s.id AND e.kind = 'settlement'
+          LEFT JOIN installments_ledgerposting p ON p.entry_id = e.id
+          LEFT JOIN installments_ledgeraccount a ON a.id = p.account_id
+         WHERE TRUE {statement_filter}
+         GROUP BY s.merchant_id, s.id, s.net, s.settlement_entry_id
+        HAVING COUNT(DISTINCT e.id) <> CASE WHEN s.net = 0 THEN 0 ELSE 1 END
+            OR (s.net <> 0 AND (s.settlement_entry_id IS DISTINCT FROM MIN(e.id)
+                                OR SUM(p.amount) FILTER (WHERE a.kind = 'settled') <> s.net))
+        """,
+    ),
+    Check(
         "account_balances",
         "Per merchant and currency, the accounts sum to zero (a ledger that is balanced as a whole).",
         """
@@ -183,12 +243,14 @@ def reconcile(*, merchant_id: uuid.UUID | None = None, limit: int = 100) -> Reco
     merchant_filter = "AND e.merchant_id = %(merchant)s" if merchant_id else ""
     campaign_filter = "AND c.merchant_id = %(merchant)s" if merchant_id else ""
     plan_filter = "AND p.merchant_id = %(merchant)s" if merchant_id else ""
+    statement_filter = "AND s.merchant_id = %(merchant)s" if merchant_id else ""
     with connection.cursor() as cursor:
         for check in CHECKS:
             sql = check.sql.format(
                 merchant_filter=merchant_filter,
                 campaign_filter=campaign_filter,
                 plan_filter=plan_filter,
+                statement_filter=statement_filter,
             )
             cursor.execute(f"SELECT * FROM ({sql}) AS mismatch LIMIT %(limit)s", params)
             columns = [column.name for column in cursor.description]

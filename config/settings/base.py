@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -118,6 +119,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "merchants.api_base.CreatedCursorPagination",
     "EXCEPTION_HANDLER": "merchants.api_base.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # ``?format=`` is ours (statements as CSV), not DRF's renderer switch.
+    "URL_FORMAT_OVERRIDE": None,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -146,8 +149,16 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Settlement has its own queue so a long night never holds up alert e-mails or campaign ends.
+CELERY_TASK_ROUTES = {
+    "installments.settle_batch": {"queue": "settlement"},
+    "installments.settle_yesterday": {"queue": "settlement"},
+}
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+
+# Merchants settled per task and transaction (DESIGN.md §7).
+SETTLEMENT_BATCH_SIZE = env.int("SETTLEMENT_BATCH_SIZE", default=500)
 
 # Stored API outcomes are kept this long (at least 24 hours, DESIGN.md §6), then purged.
 IDEMPOTENCY_RETENTION_HOURS = env.int("IDEMPOTENCY_RETENTION_HOURS", default=48)
@@ -167,4 +178,10 @@ CELERY_BEAT_SCHEDULE = {
     "campaigns-end-due": {"task": "campaigns.end_due", "schedule": 60.0},
     "campaigns-alerts-sweep": {"task": "campaigns.alerts_sweep", "schedule": 300.0},
     "idempotency-purge": {"task": "installments.idempotency_purge", "schedule": 3600.0},
+    # Nightly settlement of yesterday, at 02:00 in CELERY_TIMEZONE (Asia/Shanghai).
+    "settlement-nightly": {
+        "task": "installments.settle_yesterday",
+        "schedule": crontab(hour=2, minute=0),
+    },
+    "settlement-sweep": {"task": "installments.settlement_sweep", "schedule": 300.0},
 }
