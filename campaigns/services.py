@@ -318,10 +318,12 @@ def _write(campaign: Campaign, data: CampaignInput) -> None:
 
 
 @transaction.atomic
-def campaign_create(*, merchant: Merchant, actor: Actor, data: CampaignInput) -> Campaign:
-    """Create a draft campaign."""
+def campaign_create(
+    *, merchant: Merchant, actor: Actor, data: CampaignInput, now: datetime | None = None
+) -> Campaign:
+    """Create a draft campaign (``now`` lets history be loaded as it happened, e.g. the demo)."""
     _ensure_active(merchant, actor)
-    _validate(merchant, data, now=timezone.now())
+    _validate(merchant, data, now=now or timezone.now())
     campaign = Campaign(merchant=merchant, created_by=actor.user)
     _write(campaign, data)
     _record(campaign, action="created", actor=actor, before=None, after=campaign_snapshot(campaign))
@@ -444,7 +446,13 @@ def campaign_budget_raise_review(
 
 
 def _transition(
-    campaign: Campaign, *, to: str, actor: Actor, action: str, reason: str = ""
+    campaign: Campaign,
+    *,
+    to: str,
+    actor: Actor,
+    action: str,
+    reason: str = "",
+    now: datetime | None = None,
 ) -> Campaign:
     locked = _lock(campaign)
     if actor.kind == MERCHANT:
@@ -456,7 +464,7 @@ def _transition(
             f"A {locked.status} campaign cannot become {to}"
             + ("." if allowed is None else f" by a {actor.kind}."),
         )
-    now = timezone.now()
+    now = now or timezone.now()
     if to == S.ENDED and actor.kind == SYSTEM and now < locked.ends_at:
         raise DomainError("invalid_transition", "The platform ends a campaign only at ends_at.")
     if (locked.status, to) == (S.APPROVED, S.CANCELLED) and now >= locked.starts_at:
@@ -483,16 +491,16 @@ def _transition(
 
 
 @transaction.atomic
-def campaign_submit(*, campaign: Campaign, actor: Actor) -> Campaign:
+def campaign_submit(*, campaign: Campaign, actor: Actor, now: datetime | None = None) -> Campaign:
     """Send a draft for review. A budget at or below the operator's auto-approval threshold is
     approved at once."""
     locked = _lock(campaign)
-    now = timezone.now()
+    now = now or timezone.now()
     if locked.status == S.DRAFT:
         _validate(locked.merchant, campaign_input_from(locked), now=now)
         if locked.ends_at <= now:
             raise DomainError.validation("ends_at", "The window has already ended.")
-    submitted = _transition(locked, to=S.SUBMITTED, actor=actor, action="submitted")
+    submitted = _transition(locked, to=S.SUBMITTED, actor=actor, action="submitted", now=now)
     threshold = platform_settings_in_force(at=now).auto_approval_threshold
     if submitted.budget_total <= threshold:
         return _transition(
@@ -501,13 +509,14 @@ def campaign_submit(*, campaign: Campaign, actor: Actor) -> Campaign:
             actor=Actor.system("auto-approval"),
             action="approved",
             reason=f"Budget at or below the auto-approval threshold ({threshold}).",
+            now=now,
         )
     return submitted
 
 
-def campaign_approve(*, campaign: Campaign, actor: Actor) -> Campaign:
+def campaign_approve(*, campaign: Campaign, actor: Actor, now: datetime | None = None) -> Campaign:
     with transaction.atomic():
-        return _transition(campaign, to=S.APPROVED, actor=actor, action="approved")
+        return _transition(campaign, to=S.APPROVED, actor=actor, action="approved", now=now)
 
 
 def campaign_reject(*, campaign: Campaign, actor: Actor, reason: str) -> Campaign:

@@ -17,6 +17,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -443,10 +444,20 @@ _FORMAT_PARAMETER = OpenApiParameter(
 )
 
 
+class _JsonUnlessCsv(DefaultContentNegotiation):
+    """Statements read ``?format=`` themselves (json or csv); DRF's renderer switch would answer
+    ``?format=csv`` with a 404 because no CSV renderer is registered."""
+
+    def select_renderer(self, request: Request, renderers: Any, format_suffix: Any = None) -> Any:
+        renderer = renderers[0]
+        return renderer, renderer.media_type
+
+
 class StatementViewSet(viewsets.GenericViewSet):
     """A merchant's settlement statements. Test-mode keys have none: test plans never settle."""
 
     queryset = Statement.objects.none()
+    content_negotiation_class = _JsonUnlessCsv
     lookup_value_regex = "[^/]+"
 
     def get_queryset(self):  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@ everything else (DESIGN.md §9). Later parts of the product add their own demo r
 
 from __future__ import annotations
 
+import random
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -86,6 +87,7 @@ def demo_load() -> DemoLogins:
     membership_set(merchant=merchant, user=owner, role=Membership.Role.OWNER)
     operator = _user(*DEMO_OPERATOR, email="ops@platform.example", staff=True)
     _demo_campaigns(merchant, owner=owner, operator=operator)
+    _demo_history(merchant, owner=owner, operator=operator)
     return DemoLogins(owner=DEMO_OWNER, operator=DEMO_OPERATOR, merchant_id=merchant.pk)
 
 
@@ -199,3 +201,159 @@ def _demo_campaigns(merchant: Merchant, *, owner: object, operator: object) -> N
         all_products=False,
         skus=["LX-H1", "LX-H2"],
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# History: two months of checkouts, refunds and voids, settled night by night (DESIGN.md §9), so the
+# dashboard and the statements show something true on first run. Deterministic (a fixed seed).
+
+HISTORY_DAYS = 60
+CATALOGUE = [
+    ("LX-P70", "phones", 599_900),
+    ("LX-P60", "phones", 399_900),
+    ("P70-REFURB", "phones", 299_900),
+    ("LX-BOOK-14", "laptops", 899_900),
+    ("LX-AIR-13", "laptops", 649_900),
+    ("LX-FRIDGE", "appliances", 459_900),
+    ("LX-WASHER", "appliances", 329_900),
+    ("LX-TV65", "tv", 799_900),
+    ("LX-CASE", "accessories", 19_900),
+    ("LX-H1", "accessories", 89_900),
+]
+
+
+def _demo_history(merchant: Merchant, *, owner: object, operator: object) -> None:
+    from campaigns.matching import Basket, BasketLine
+    from campaigns.services import campaigns_end_due
+    from installments.plan_models import Plan
+    from installments.plans import plan_commit, plan_refund, plan_void
+    from installments.quotes import quote_create
+    from installments.settlement import settlement_run_for_date
+
+    if Plan.objects.filter(merchant=merchant).exists():
+        return
+    staff = Actor.merchant_user(owner)  # type: ignore[arg-type]
+    reviewer = Actor.operator(operator)  # type: ignore[arg-type]
+    tz = timezone.get_default_timezone()  # the demo merchant's zone is Shanghai's
+    now = timezone.now()
+    first_day = timezone.localtime(now, tz).date() - timedelta(days=HISTORY_DAYS)
+
+    def past_campaign(name: str, start: int, length: int, budget: int, offers, **scope) -> None:  # type: ignore[no-untyped-def]
+        begins = datetime.combine(first_day + timedelta(days=start), datetime.min.time(), tz)
+        data = CampaignInput(
+            name=name,
+            starts_at=begins,
+            ends_at=begins + timedelta(days=length),
+            offers=[OfferInput(*o) for o in offers],
+            budget_total=budget,
+            **scope,
+        )
+        created = begins - timedelta(days=3)  # made ahead of its window, as merchants do
+        campaign = campaign_create(merchant=merchant, actor=staff, data=data, now=created)
+        campaign = campaign_submit(campaign=campaign, actor=staff, now=created)
+        if campaign.status == "submitted":
+            campaign_approve(campaign=campaign, actor=reviewer, now=created)
+        Campaign.objects.filter(pk=campaign.pk).update(created_at=created)
+
+    past_campaign(
+        "Autumn phones 12 periods free",
+        0,
+        35,
+        3_000_000,
+        [(12, 10000, 100_000), (6, 10000, 10_000)],
+        all_products=False,
+        categories=["phones"],
+        exclude_skus=["P70-REFURB"],
+    )
+    past_campaign(
+        "Back to school laptops",
+        5,
+        30,
+        1_500_000,
+        [(12, 5000, 300_000), (6, 10000, 50_000)],
+        all_products=False,
+        categories=["laptops"],
+    )
+    past_campaign(
+        "Trade-in appliances",
+        20,
+        38,
+        900_000,
+        [(12, 10000, 200_000)],
+        all_products=False,
+        categories=["appliances"],
+        stacks_with_government_subsidy=True,
+    )
+
+    rng = random.Random(20261111)
+    stores = [code for code, _, _ in DEMO_STORES]
+    pending_refunds: list[tuple[datetime, object, int]] = []
+    sequence = 0
+    for offset in range(HISTORY_DAYS + 1):
+        day = first_day + timedelta(days=offset)
+        moments = sorted(
+            datetime.combine(day, datetime.min.time(), tz)
+            + timedelta(hours=rng.randint(9, 21), minutes=rng.randint(0, 59))
+            for _ in range(rng.randint(2, 6))
+        )
+        for index, moment in enumerate(moments):
+            if moment >= now:
+                break
+            if offset == HISTORY_DAYS - 20 and index == len(moments) // 2:
+                # Once, an operator settled a day early: what came later that day went into the
+                # next statement as an adjustment.
+                settlement_run_for_date(business_date=day, requested_by="demo", inline=True)
+            sequence += 1
+            lines = rng.sample(CATALOGUE, k=rng.choice([1, 1, 2]))
+            amount = sum(price for _, _, price in lines)
+            subsidy = 0
+            if any(category == "appliances" for _, category, _ in lines) and rng.random() < 0.6:
+                subsidy = min(amount * 15 // 100, 200_000)  # a government trade-in subsidy
+            channel = rng.choice(["online", "in_store"])
+            basket = Basket(
+                amount=amount,
+                government_subsidy=subsidy,
+                lines=tuple(BasketLine(sku, category, price) for sku, category, price in lines),
+                store=rng.choice(stores) if channel == "in_store" else None,
+                channel=channel,
+                consumer_ref=f"C-{rng.randint(1000, 1400)}",
+            )
+            quote = quote_create(
+                merchant=merchant, test=False, currency="CNY", basket=basket, now=moment
+            )
+            options = quote.matching.terms
+            free = [o for o in options if o.offer is not None]
+            chosen = rng.choice(free) if free and rng.random() < 0.8 else rng.choice(options)
+            plan = plan_commit(
+                merchant=merchant,
+                test=False,
+                quote_id=quote.quote_id,
+                term=chosen.term,
+                merchant_order_ref=f"LX-{day:%Y%m%d}-{sequence:04d}",
+                now=moment,
+            )
+            roll = rng.random()
+            if roll < 0.03:
+                plan_void(
+                    merchant=merchant, test=False, plan_id=plan.pk, now=moment + timedelta(hours=1)
+                )
+            elif roll < 0.13:
+                later = moment + timedelta(days=rng.randint(1, 12), hours=rng.randint(0, 5))
+                share = rng.choice([plan.financed_amount, plan.financed_amount // 3])
+                pending_refunds.append((later, plan, share))
+        for when, plan, amount in sorted(
+            (item for item in pending_refunds if item[0].date() == day and item[0] < now),
+            key=lambda item: item[0],
+        ):
+            plan_refund(
+                merchant=merchant,
+                test=False,
+                plan_id=plan.pk,  # type: ignore[attr-defined]
+                amount=min(amount, Plan.objects.get(pk=plan.pk).financed_amount),  # type: ignore[attr-defined]
+                refund_ref=f"RF-{plan.merchant_order_ref}",  # type: ignore[attr-defined]
+                reason="Customer returned the goods",
+                now=when,
+            )
+        if day < timezone.localtime(now, tz).date():
+            settlement_run_for_date(business_date=day, requested_by="demo (nightly)", inline=True)
+    campaigns_end_due(now=now)

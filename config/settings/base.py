@@ -119,8 +119,6 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "merchants.api_base.CreatedCursorPagination",
     "EXCEPTION_HANDLER": "merchants.api_base.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
-    # ``?format=`` is ours (statements as CSV), not DRF's renderer switch.
-    "URL_FORMAT_OVERRIDE": None,
 }
 
 SPECTACULAR_SETTINGS = {
