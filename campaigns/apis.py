@@ -76,7 +76,10 @@ _action_schema = extend_schema(
 @extend_schema_view(
     list=extend_schema(
         summary="List campaigns",
-        responses={200: CampaignSerializer(many=True), **problem_responses()},
+        responses={
+            200: CampaignSerializer(many=True),
+            **problem_responses("validation_error", "not_found"),
+        },
     ),
     retrieve=extend_schema(
         summary="Get a campaign",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import zoneinfo
+from datetime import UTC
 from typing import Any
 
 from django.utils import timezone
@@ -99,6 +100,19 @@ class BudgetSerializer(StrictObjectSerializerMixin, serializers.Serializer):
     )
 
 
+class WindowTimeField(serializers.DateTimeField):
+    """A campaign time: ISO 8601, read in the merchant's zone when it has no offset, and one that
+    exists in UTC (a time at the calendar's very edge does not: 400, not a 500)."""
+
+    def to_internal_value(self, value: Any) -> Any:
+        try:
+            parsed = super().to_internal_value(value)
+            parsed.astimezone(UTC)
+        except (OverflowError, ValueError):
+            self.fail("invalid", format="ISO 8601")
+        return parsed
+
+
 class CampaignSerializer(StrictObjectSerializerMixin, serializers.Serializer):
     """Writable fields are those a merchant sets; the budget figures and status are read-only."""
 
@@ -107,8 +121,8 @@ class CampaignSerializer(StrictObjectSerializerMixin, serializers.Serializer):
     description = StrictCharField(required=False, allow_blank=True, max_length=2000, default="")
     status = serializers.CharField(read_only=True)
     shown_state = serializers.CharField(read_only=True)
-    starts_at = serializers.DateTimeField()
-    ends_at = serializers.DateTimeField()
+    starts_at = WindowTimeField()
+    ends_at = WindowTimeField()
     offers = OfferSerializer(many=True, allow_empty=False, max_length=36)
     scope = ScopeSerializer(required=False)
     stores = serializers.ListField(

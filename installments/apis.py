@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import uuid
 import zoneinfo
+from datetime import UTC
 from typing import Any
 
 import django_filters
-from django.http import HttpResponse
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse, QueryDict
 from django.utils import timezone
+from django_filters.fields import IsoDateTimeField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
@@ -210,12 +213,30 @@ class QuoteView(APIView):
         return Response(quote_json(quote, tz=_tz(request)))
 
 
+class _UtcIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 time, turned into UTC here: PostgreSQL refuses offsets beyond ±15:59 that Python
+    accepts, and a time at the calendar's edge may not exist in UTC at all (400, not 500)."""
+
+    def to_python(self, value: Any) -> Any:
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except (OverflowError, ValueError) as exc:
+            raise ValidationError("This time is out of range.", code="invalid") from exc
+
+
+class _UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = _UtcIsoDateTimeField
+
+
 class PlanFilter(django_filters.FilterSet):
     merchant_order_ref = django_filters.CharFilter()
     status = django_filters.ChoiceFilter(choices=PlanStatus.choices)
     campaign = django_filters.UUIDFilter(field_name="campaign_id")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = _UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = _UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Plan
@@ -244,7 +265,7 @@ class PlanViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         summary="List plans",
-        responses={200: _PLAN, **problem_responses("validation_error")},
+        responses={200: _PLAN, **problem_responses("validation_error", "not_found")},
     )
     def list(self, request: Request) -> Response:
         queryset = self.filter_queryset(self.get_queryset())
@@ -316,7 +337,10 @@ class PlanViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def void(self, request: Request, pk: str) -> HttpResponse:
         idempotency_key_of(request.headers)
-        EmptySerializer(data=request.data or {}).is_valid(raise_exception=True)
+        # No body at all parses to an empty QueryDict; any JSON sent must be an empty object
+        # (a falsy body such as [] or false is still a body, and refused).
+        body = {} if isinstance(request.data, QueryDict) and not request.data else request.data
+        EmptySerializer(data=body).is_valid(raise_exception=True)
         who = principal(request)
 
         def work() -> Response:
@@ -468,7 +492,10 @@ class StatementViewSet(viewsets.GenericViewSet):
             return Statement.objects.none()
         return statement_list(merchant_id=who.merchant.pk).prefetch_related("lines")
 
-    @extend_schema(summary="List settlement statements", responses={200: _STATEMENT})
+    @extend_schema(
+        summary="List settlement statements",
+        responses={200: _STATEMENT, **problem_responses("not_found")},
+    )
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         tz = _tz(request)

@@ -74,7 +74,7 @@ class QuoteRequestSerializer(StrictObjectSerializerMixin, serializers.Serializer
 
 
 class PlanCreateSerializer(StrictObjectSerializerMixin, serializers.Serializer):
-    quote_id = StrictCharField(max_length=8192)
+    quote_id = StrictCharField(max_length=65536)  # a signed token; 500 lines fit comfortably
     term = StrictIntegerField(min_value=1, max_value=360)
     merchant_order_ref = StrictCharField(max_length=128)
 

@@ -52,7 +52,8 @@ _errors = problem_responses("validation_error", "not_found")
 
 @extend_schema_view(
     list=extend_schema(
-        summary="List stores", responses={200: StoreSerializer(many=True), **problem_responses()}
+        summary="List stores",
+        responses={200: StoreSerializer(many=True), **problem_responses("not_found")},
     ),
     retrieve=extend_schema(summary="Get a store", responses={200: StoreSerializer, **_errors}),
     create=extend_schema(summary="Open a store", responses={201: StoreSerializer, **_errors}),

@@ -9,11 +9,26 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from config.prepared import fetch_prepared
 from merchants.models import ApiKey, Membership, Merchant, Store
 from merchants.services import API_KEY_SCHEME, api_key_hash
 
 # last_used_at is bookkeeping, not an audit log: write it at most once a minute per key.
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+_KEY_FIELDS = [field.attname for field in ApiKey._meta.concrete_fields]
+_MERCHANT_FIELDS = [field.attname for field in Merchant._meta.concrete_fields]
+# Every API request runs this: one prepared statement, no ORM query building (it cost more than the
+# lookup itself). The column names come from the models, never from input.
+_API_KEY_SQL = (
+    "SELECT "  # noqa: S608
+    + ", ".join(f"k.{name}" for name in _KEY_FIELDS)
+    + ", "
+    + ", ".join(f"m.{name}" for name in _MERCHANT_FIELDS)
+    + " FROM merchants_apikey k JOIN merchants_merchant m ON m.id = k.merchant_id"
+    + " WHERE k.prefix = %(prefix)s AND k.revoked_at IS NULL"
+)
 
 
 def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
@@ -22,13 +37,14 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     if len(parts) < 4 or parts[0] != API_KEY_SCHEME or parts[1] not in ApiKey.Mode.values:
         return None
     prefix = "_".join(parts[:3])
-    api_key = (
-        ApiKey.objects.select_related("merchant")
-        .filter(prefix=prefix, revoked_at__isnull=True)
-        .first()
-    )
-    if api_key is None or not hmac.compare_digest(api_key.secret_hash, api_key_hash(raw_key)):
+    rows = fetch_prepared(_API_KEY_SQL, {"prefix": prefix})
+    if not rows:
         return None
+    row = rows[0]
+    api_key = ApiKey.from_db("default", _KEY_FIELDS, row[: len(_KEY_FIELDS)])
+    if not hmac.compare_digest(api_key.secret_hash, api_key_hash(raw_key)):
+        return None
+    api_key.merchant = Merchant.from_db("default", _MERCHANT_FIELDS, row[len(_KEY_FIELDS) :])
     now = timezone.now()
     if api_key.last_used_at is None or now - api_key.last_used_at > _LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)

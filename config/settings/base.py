@@ -73,6 +73,10 @@ def database_config(url: str) -> dict:
     config["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
     config["CONN_HEALTH_CHECKS"] = True
     config["ATOMIC_REQUESTS"] = False
+    # Django leaves psycopg's prepare_threshold unset, which disables prepared statements even where
+    # asked for; the quote's hot reads (config/prepared.py) need it. Django's own queries bind on
+    # the client and are never prepared, so this changes nothing else.
+    config.setdefault("OPTIONS", {})["prepare_threshold"] = 5
     return config
 
 
@@ -119,6 +123,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "merchants.api_base.CreatedCursorPagination",
     "EXCEPTION_HANDLER": "merchants.api_base.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # No OPTIONS metadata: the contract is the OpenAPI schema, and OPTIONS answers 405.
+    "DEFAULT_METADATA_CLASS": None,
 }
 
 SPECTACULAR_SETTINGS = {
