@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import secrets
 import string
@@ -10,14 +11,23 @@ import zoneinfo
 from dataclasses import dataclass
 from functools import cache
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.tokens import default_token_generator
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from merchants.currencies import CURRENCIES
 from merchants.errors import DomainError
 from merchants.models import ApiKey, Membership, Merchant, Store
+
+logger = logging.getLogger(__name__)
 
 # A merchant may hold this many active keys per mode: two, so a key can be rotated without downtime.
 MAX_ACTIVE_KEYS_PER_MODE = 2
@@ -265,3 +275,127 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     api_key.refresh_from_db()
     return api_key
+
+
+# --------------------------------------------------------------------------------------------------
+# Members and keys, as the back office manages them (DESIGN.md §8, §10).
+
+
+@dataclass(frozen=True, slots=True)
+class Invitation:
+    membership: Membership
+    # The invited person has no password yet (a new user, or one who never set it): the
+    # invitation e-mail carries a link to set one instead of a sign-in link.
+    needs_password: bool
+    emailed: bool
+
+
+def membership_invite(
+    *,
+    merchant: Merchant,
+    email: str,
+    role: str,
+    invited_by: AbstractBaseUser | None = None,
+    site_url: str = "",
+) -> Invitation:
+    """Add the person with this e-mail to the merchant with ``role``, creating their user (without
+    a usable password) when no user has that e-mail, and e-mail them: a link to set their password,
+    or, for someone who already has one, where to sign in. ``site_url`` (scheme and host) makes the
+    links absolute. Someone already a member is refused (change their role instead).
+
+    The membership is committed before the e-mail is sent; a failed e-mail is logged and reported
+    in ``emailed`` rather than undoing the invitation (the owner can send a reset link later)."""
+    if role not in Membership.Role.values:
+        raise DomainError.validation("role", f"Unknown role {role!r}.")
+    with transaction.atomic():
+        user = user_get_or_create_by_email(email=email)
+        if Membership.objects.filter(merchant=merchant, user=user).exists():
+            raise DomainError.validation("email", "This person is already a member.")
+        membership = membership_set(merchant=merchant, user=user, role=role)
+    needs_password = not user.has_usable_password()
+    emailed = _invitation_send(
+        membership=membership,
+        needs_password=needs_password,
+        invited_by=invited_by,
+        site_url=site_url,
+    )
+    return Invitation(membership=membership, needs_password=needs_password, emailed=emailed)
+
+
+def _invitation_send(
+    *,
+    membership: Membership,
+    needs_password: bool,
+    invited_by: AbstractBaseUser | None,
+    site_url: str,
+) -> bool:
+    user = membership.user
+    if needs_password:
+        link = reverse(
+            "password_reset_confirm",
+            kwargs={
+                "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+                "token": default_token_generator.make_token(user),
+            },
+        )
+    else:
+        link = reverse("login")
+    context = {
+        "merchant": membership.merchant,
+        "role": membership.role,
+        "user": user,
+        "invited_by": invited_by,
+        "needs_password": needs_password,
+        "link": f"{site_url}{link}",
+    }
+    subject = render_to_string("merchants/email/invitation_subject.txt", context).strip()
+    body = render_to_string("merchants/email/invitation_body.txt", context)
+    try:
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
+    except Exception:
+        logger.exception("invitation e-mail to user %s failed", user.pk)
+        return False
+    return True
+
+
+@transaction.atomic
+def membership_role_change(*, merchant: Merchant, membership_id: int, role: str) -> Membership:
+    """Give a member another role. The merchant's last owner stays an owner (``invalid_transition``),
+    checked under a lock on the merchant as ``membership_remove`` does."""
+    if role not in Membership.Role.values:
+        raise DomainError.validation("role", f"Unknown role {role!r}.")
+    Merchant.objects.select_for_update().get(pk=merchant.pk)
+    membership = (
+        Membership.objects.select_related("user")
+        .filter(merchant=merchant, pk=membership_id)
+        .first()
+    )
+    if membership is None:
+        raise DomainError("not_found", "No such member.")
+    if membership.role == Membership.Role.OWNER and role != Membership.Role.OWNER:
+        owners = Membership.objects.filter(merchant=merchant, role=Membership.Role.OWNER).count()
+        if owners <= 1:
+            raise DomainError("invalid_transition", "A merchant must keep at least one owner.")
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def api_key_rotate(
+    *, api_key: ApiKey, revoke_old: bool = False, created_by: AbstractBaseUser | None = None
+) -> IssuedApiKey:
+    """Issue the successor of an active key (same merchant, mode and name). By default both stay
+    active, so the checkout can move to the new key before the old one is revoked (no downtime,
+    §6); with ``revoke_old`` the old key is revoked first, in the same transaction, which also
+    lets a merchant that already holds two active keys of the mode rotate one of them."""
+    locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    if locked.revoked_at is not None:
+        raise DomainError("invalid_transition", "A revoked key cannot be rotated.")
+    if revoke_old:
+        api_key_revoke(api_key=locked)
+    issued = api_key_create(
+        merchant=locked.merchant, mode=locked.mode, name=locked.name, created_by=created_by
+    )
+    api_key.refresh_from_db()
+    return issued
