@@ -193,22 +193,26 @@ def budget_charge(
     charge_day = timezone.localtime(
         charged_at, zoneinfo.ZoneInfo(campaign.merchant.timezone)
     ).date()
-    budget_reserve(
-        campaign=campaign,
-        amount=amount,
-        day=charge_day,
-        consumer_ref=consumer_ref,
-        live_at=charged_at if require_live else None,
-    )
-    ledger_post_charge(
-        merchant_id=campaign.merchant_id,
-        currency=campaign.merchant.currency,
-        amount=amount,
-        campaign_id=campaign.pk,
-        plan_id=plan_id,
-        charge_day=charge_day,
-        recorded_at=charged_at,
-    )
+    with transaction.atomic():
+        # The ledger entry first and the reservation last: the campaign's row is locked from the
+        # reservation to the commit, so nothing that can come before it should come after it (a
+        # hot campaign serialises its checkouts on that lock). A refusal undoes both.
+        ledger_post_charge(
+            merchant_id=campaign.merchant_id,
+            currency=campaign.merchant.currency,
+            amount=amount,
+            campaign_id=campaign.pk,
+            plan_id=plan_id,
+            charge_day=charge_day,
+            recorded_at=charged_at,
+        )
+        budget_reserve(
+            campaign=campaign,
+            amount=amount,
+            day=charge_day,
+            consumer_ref=consumer_ref,
+            live_at=charged_at if require_live else None,
+        )
     return charge_day
 
 

@@ -174,8 +174,8 @@ def _plan_create(
         charge_day=matching.purchase_date if offer else None,
         created_at=now,
     )
-    _schedule_replace(plan, price, first=True)
-    PlanLine.objects.bulk_create(
+    installments = _schedule_replace(plan, price, first=True)
+    plan_lines = PlanLine.objects.bulk_create(
         PlanLine(
             plan=plan,
             merchant=merchant,
@@ -187,6 +187,9 @@ def _plan_create(
         )
         for position, (line, flag) in enumerate(zip(lines, in_scope_flags, strict=True), 1)
     )
+    # The response shows both; hand them over instead of reading them back (the commit may hold a
+    # hot campaign's lock by then).
+    plan._prefetched_objects_cache = {"installments": installments, "lines": plan_lines}
     if offer is not None and not test:
         campaign = Campaign.objects.get(pk=offer.campaign_id, merchant=merchant)
         campaign.merchant = merchant
@@ -202,10 +205,12 @@ def _plan_create(
     return plan
 
 
-def _schedule_replace(plan: Plan, price: PlanPrice, *, first: bool = False) -> None:
+def _schedule_replace(
+    plan: Plan, price: PlanPrice, *, first: bool = False
+) -> list[PlanInstallment]:
     if not first:
         PlanInstallment.objects.filter(merchant_id=plan.merchant_id, plan=plan).delete()
-    PlanInstallment.objects.bulk_create(
+    return PlanInstallment.objects.bulk_create(
         PlanInstallment(
             plan=plan,
             merchant_id=plan.merchant_id,
