@@ -189,7 +189,7 @@ def _plan_create(
     )
     # The response shows both; hand them over instead of reading them back (the commit may hold a
     # hot campaign's lock by then).
-    plan._prefetched_objects_cache = {"installments": installments, "lines": plan_lines}
+    _hand_over(plan, installments=installments, lines=plan_lines)
     if offer is not None and not test:
         campaign = Campaign.objects.get(pk=offer.campaign_id, merchant=merchant)
         campaign.merchant = merchant
@@ -203,6 +203,16 @@ def _plan_create(
             require_live=True,
         )
     return plan
+
+
+def _hand_over(plan: Plan, **related: list) -> None:
+    """Give ``plan.<name>.all()`` the rows just written, as a prefetch would."""
+    cache = plan.__dict__.setdefault("_prefetched_objects_cache", {})
+    for name, rows in related.items():
+        queryset = getattr(plan, name).get_queryset()
+        queryset._result_cache = rows
+        queryset._prefetch_done = True
+        cache[name] = queryset
 
 
 def _schedule_replace(
