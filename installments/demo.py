@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns.models import Campaign
+from campaigns.models import Campaign, CampaignEvent
 from campaigns.services import (
     Actor,
     CampaignInput,
@@ -88,6 +88,7 @@ def demo_load() -> DemoLogins:
     operator = _user(*DEMO_OPERATOR, email="ops@platform.example", staff=True)
     _demo_campaigns(merchant, owner=owner, operator=operator)
     _demo_history(merchant, owner=owner, operator=operator)
+    _date_demo_events(merchant)
     return DemoLogins(owner=DEMO_OWNER, operator=DEMO_OPERATOR, merchant_id=merchant.pk)
 
 
@@ -222,6 +223,21 @@ CATALOGUE = [
 ]
 
 
+def _date_demo_events(merchant: Merchant) -> None:
+    """The demo's campaigns are made in one go; date the history of those that have already started
+    before their start, in order, as a merchant would have made them."""
+    for campaign in Campaign.objects.filter(merchant=merchant, starts_at__lt=timezone.now()):
+        made = campaign.starts_at - timedelta(days=2)
+        before_start = CampaignEvent.objects.filter(
+            campaign=campaign, action__in=["created", "submitted", "approved"]
+        )
+        for step, event in enumerate(before_start):
+            if event.created_at > campaign.starts_at:
+                at = made + timedelta(minutes=10 * step)
+                CampaignEvent.objects.filter(pk=event.pk).update(created_at=at)
+        Campaign.objects.filter(pk=campaign.pk, created_at__gt=made).update(created_at=made)
+
+
 def _demo_history(merchant: Merchant, *, owner: object, operator: object) -> None:
     from campaigns.matching import Basket, BasketLine
     from campaigns.services import campaigns_end_due
@@ -254,6 +270,7 @@ def _demo_history(merchant: Merchant, *, owner: object, operator: object) -> Non
         if campaign.status == "submitted":
             campaign_approve(campaign=campaign, actor=reviewer, now=created)
         Campaign.objects.filter(pk=campaign.pk).update(created_at=created)
+        CampaignEvent.objects.filter(campaign=campaign).update(created_at=created)
 
     past_campaign(
         "Autumn phones 12 periods free",
