@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from campaigns.alerts import alert_budget_refused
@@ -24,8 +24,10 @@ from installments.calculator import (
     returned_lines_apply,
 )
 from installments.calculator import PlanLine as PricedLine
+from installments.ledger_models import LedgerEntry
 from installments.plan_models import Plan, PlanInstallment, PlanLine, PlanStatus, Refund
 from installments.quotes import QuotedOffer, option_json, quote_open
+from installments.settlement import SETTLEMENT_LOCK_NAMESPACE
 from merchants.errors import DomainError
 from merchants.models import Merchant
 
@@ -277,6 +279,10 @@ def plan_void(
             raise DomainError(
                 "plan_not_voidable", "A plan can only be voided within 24 hours of its commit."
             )
+        if plan.campaign_id and not test and _charge_settled(plan):
+            raise DomainError(
+                "plan_not_voidable", "The plan's charge is already settled; refund it instead."
+            )
         if plan.campaign_id and not test:
             campaign = _plan_campaign(plan, merchant)
             budget_reverse(
@@ -292,6 +298,19 @@ def plan_void(
         plan.save(update_fields=["status", "voided_at", "updated_at"])
         PlanInstallment.objects.filter(merchant=merchant, plan=plan).delete()
     return plan
+
+
+def _charge_settled(plan: Plan) -> bool:
+    """Whether a statement took the plan's charge. The merchant's settlement lock is taken first,
+    so a run settling this merchant right now finishes before (or starts after) this answer."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+            [SETTLEMENT_LOCK_NAMESPACE, str(plan.merchant_id)],
+        )
+    return LedgerEntry.objects.filter(
+        merchant_id=plan.merchant_id, plan_id=plan.pk, kind="charge", statement__isnull=False
+    ).exists()
 
 
 def _current_price(plan: Plan) -> PlanPrice:

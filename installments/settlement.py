@@ -37,7 +37,9 @@ logger = logging.getLogger(__name__)
 
 # A batch still "running" this long after it started lost its worker: the sweep re-enqueues it.
 STALE_BATCH_AFTER = timedelta(minutes=15)
-_LOCK_NAMESPACE = 0x5E771E  # advisory-lock namespace of settlement (first key of the pair)
+# The advisory-lock namespace of settlement (first key of the pair; the second is the merchant's).
+SETTLEMENT_LOCK_NAMESPACE = 0x5E771E
+_LOCK_NAMESPACE = SETTLEMENT_LOCK_NAMESPACE
 
 _UNSETTLED_MERCHANTS_SQL = """
 SELECT DISTINCT e.merchant_id FROM installments_ledgerentry e

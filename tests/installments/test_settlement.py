@@ -276,3 +276,26 @@ def test_statements_are_balanced_against_plans(merchant):
     assert statement.net == sum(p.merchant_subsidy for p in plans[1:])
     assert statement.net == PHONE_M * 2
     assert plans[0].financed_amount == PHONE
+
+
+def test_a_plan_whose_charge_is_settled_cannot_be_voided_even_within_24_hours(merchant):
+    from installments.plans import plan_void
+    from merchants.errors import DomainError
+
+    plan = commit(merchant, at(D1, 23))
+    settle(D1)  # the 02:00 run of D2 took it
+    with pytest.raises(DomainError) as refused:
+        plan_void(merchant=merchant, test=False, plan_id=plan.pk, now=at(D2, 3))
+    assert refused.value.code == "plan_not_voidable"
+    # A refund still gives the consumer's money back; its reversal goes to the next statement.
+    refund(plan, PHONE, at(D2, 4))
+    settle(D2)
+    assert Statement.objects.get(merchant=merchant, business_date=D2).net == -PHONE_M
+
+
+def test_an_unsettled_plan_can_be_voided_the_next_morning(merchant):
+    from installments.plans import plan_void
+
+    plan = commit(merchant, at(D1, 23))
+    voided = plan_void(merchant=merchant, test=False, plan_id=plan.pk, now=at(D2, 3))
+    assert voided.status == "voided"
