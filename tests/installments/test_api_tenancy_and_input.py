@@ -193,6 +193,8 @@ def _tenant(api_client_for) -> Tenant:
     made = refund(client, plan["id"], 100_000)
     settlement_run_for_date(business_date=settlement_today(), merchant_id=merchant.pk, inline=True)
     statement = Statement.objects.get(merchant=merchant)
+    # A settled charge can no longer be voided (§3.5): the void row uses a plan made after the run.
+    unsettled = commit(client)
     tenant = Tenant(
         merchant=merchant,
         client=client,
@@ -205,6 +207,7 @@ def _tenant(api_client_for) -> Tenant:
     tenant.ids = {name: str(c.pk) for name, c in campaigns.items()} | {
         "store": str(store.pk),
         "plan": plan["id"],
+        "unsettled_plan": unsettled["id"],
         "statement": str(statement.pk),
     }
     return tenant
@@ -237,7 +240,7 @@ CROSS_TENANT = [
     ("patch", "/api/v1/stores/{store}", {"name": "Taken over", "active": False}),
     ("put", "/api/v1/stores/{store}", {"code": "HIJACK", "name": "Taken over", "active": False}),
     ("get", "/api/v1/plans/{plan}", None),
-    ("post", "/api/v1/plans/{plan}/void", {}),
+    ("post", "/api/v1/plans/{unsettled_plan}/void", {}),
     ("get", "/api/v1/plans/{plan}/refunds", None),
     ("post", "/api/v1/plans/{plan}/refunds", {"amount": 100_000, "refund_ref": "R-HIJACK"}),
     ("get", "/api/v1/settlements/{statement}", None),
@@ -276,7 +279,7 @@ def test_lists_never_show_another_merchants_data(a, b):
 
     assert ids("/api/v1/campaigns?page_size=200") == {a.ids[n] for n in a.campaigns}
     assert ids("/api/v1/stores") == {a.ids["store"]}
-    assert ids("/api/v1/plans") == {a.plan["id"]}
+    assert ids("/api/v1/plans") == {a.plan["id"], a.ids["unsettled_plan"]}
     assert ids(f"/api/v1/plans/{a.plan['id']}/refunds") == {a.refund["id"]}
     assert ids("/api/v1/settlements") == {a.ids["statement"]}
     # Filtering by the other merchant's campaign or order ref finds nothing either.
@@ -284,7 +287,7 @@ def test_lists_never_show_another_merchants_data(a, b):
     assert ids(f"/api/v1/plans?merchant_order_ref={b.plan['merchant_order_ref']}") == set()
     # and the other merchant sees only its own
     response = b.client.get("/api/v1/plans")
-    assert {p["id"] for p in response.json()["results"]} == {b.plan["id"]}
+    assert {p["id"] for p in response.json()["results"]} == {b.plan["id"], b.ids["unsettled_plan"]}
 
 
 def test_another_merchants_quote_is_404_and_commits_nothing(a, b):
