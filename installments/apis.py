@@ -14,7 +14,6 @@ from typing import Any
 import django_filters
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse, QueryDict
-from django.utils import timezone
 from django_filters.fields import IsoDateTimeField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -37,6 +36,7 @@ from installments.serializers import (
     plan_json,
     quote_json,
     refund_json,
+    statement_json,
 )
 from installments.settlement import statement_csv_response, statement_list
 from installments.settlement_models import Statement
@@ -406,31 +406,6 @@ class PlanViewSet(viewsets.GenericViewSet):
             )
 
         return _run_idempotent(request, work)
-
-
-def statement_json(statement: Statement, *, tz: zoneinfo.ZoneInfo) -> dict[str, Any]:
-    return {
-        "id": str(statement.pk),
-        "business_date": statement.business_date.isoformat(),
-        "currency": statement.currency,
-        "plans_charged": statement.plans_charged,
-        "charges": statement.charges,
-        "reversals": statement.reversals,
-        "net": statement.net,
-        "created_at": timezone.localtime(statement.created_at, tz).isoformat(),
-        "lines": [
-            {
-                "campaign_id": str(line.campaign_id),
-                "campaign_name": line.campaign_name,
-                "adjustment": line.adjustment,
-                "plans_charged": line.plans_charged,
-                "charges": line.charges,
-                "reversals": line.reversals,
-                "net": line.net,
-            }
-            for line in statement.lines.all()
-        ],
-    }
 
 
 _STATEMENT = inline_serializer(

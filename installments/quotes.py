@@ -8,6 +8,7 @@ amounts the client sends back."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -168,14 +169,19 @@ def option_json(match: TermMatch) -> dict[str, Any]:
         "campaign": {"id": str(match.offer.campaign_id), "name": match.offer.campaign_name}
         if match.offer
         else None,
-        "schedule": [
-            {
-                "period": item.period,
-                "due_date": item.due_date.isoformat(),
-                "principal": item.principal,
-                "fee": item.fee,
-                "amount": item.amount,
-            }
-            for item in price.schedule
-        ],
+        "schedule": schedule_json(price.schedule),
     }
+
+
+def schedule_json(installments: Iterable[Any]) -> list[dict[str, Any]]:
+    """A schedule as the API shows it: a priced option's or a committed plan's installments."""
+    return [
+        {
+            "period": item.period,
+            "due_date": item.due_date.isoformat(),
+            "principal": item.principal,
+            "fee": item.fee,
+            "amount": item.principal + item.fee,
+        }
+        for item in installments
+    ]

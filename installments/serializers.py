@@ -12,7 +12,8 @@ from rest_framework import serializers
 from campaigns.matching import Basket, BasketLine
 from campaigns.models import Channel
 from installments.plan_models import Plan, PlanStatus, Refund
-from installments.quotes import Quote, option_json
+from installments.quotes import Quote, option_json, schedule_json
+from installments.settlement_models import Statement
 from merchants.api_base import StrictCharField, StrictIntegerField, StrictObjectSerializerMixin
 
 MAX_LINES = 500
@@ -151,16 +152,7 @@ def plan_json(plan: Plan, *, tz: zoneinfo.ZoneInfo) -> dict[str, Any]:
         "consumer_ref": plan.consumer_ref or None,
         "store": plan.store or None,
         "channel": plan.channel or None,
-        "schedule": [
-            {
-                "period": item.period,
-                "due_date": item.due_date.isoformat(),
-                "principal": item.principal,
-                "fee": item.fee,
-                "amount": item.principal + item.fee,
-            }
-            for item in installments
-        ],
+        "schedule": schedule_json(installments),
         "lines": [
             {
                 "sku": line.sku,
@@ -193,3 +185,28 @@ def refund_json(
     if plan is not None:
         body["plan"] = plan_json(plan, tz=tz)
     return body
+
+
+def statement_json(statement: Statement, *, tz: zoneinfo.ZoneInfo) -> dict[str, Any]:
+    return {
+        "id": str(statement.pk),
+        "business_date": statement.business_date.isoformat(),
+        "currency": statement.currency,
+        "plans_charged": statement.plans_charged,
+        "charges": statement.charges,
+        "reversals": statement.reversals,
+        "net": statement.net,
+        "created_at": timezone.localtime(statement.created_at, tz).isoformat(),
+        "lines": [
+            {
+                "campaign_id": str(line.campaign_id),
+                "campaign_name": line.campaign_name,
+                "adjustment": line.adjustment,
+                "plans_charged": line.plans_charged,
+                "charges": line.charges,
+                "reversals": line.reversals,
+                "net": line.net,
+            }
+            for line in statement.lines.all()
+        ],
+    }
