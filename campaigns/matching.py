@@ -44,6 +44,8 @@ from installments.selectors import (
     fee_terms_statement,
     platform_settings_from_rows,
     platform_settings_statement,
+    recent_pricing_get,
+    recent_pricing_remember,
 )
 from merchants.errors import DomainError
 from merchants.models import Merchant
@@ -100,9 +102,10 @@ class OfferTier:
     share_bp: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a quote builds up to hundreds, and frozen init costs twice
 class LiveCampaign:
-    """What matching needs of a live campaign, with its budget as read for this match."""
+    """What matching needs of a live campaign, with its budget as read for this match. Read-only
+    by convention: built for one match and never changed."""
 
     id: uuid.UUID
     name: str
@@ -235,7 +238,7 @@ SELECT (SELECT v.version FROM campaigns_campaigndefinitionversion v
 
 # merchant id -> (definition version, definitions by campaign id). Bounded; oldest entry goes first.
 _CACHE_LIMIT = 4096
-_definitions: dict[uuid.UUID, tuple[int | None, dict[uuid.UUID, CampaignDefinition]]] = {}
+_definitions: dict[uuid.UUID, tuple[int | None, dict[int, CampaignDefinition]]] = {}
 
 
 def definitions_cache_clear() -> None:
@@ -275,15 +278,16 @@ def _definition_from_row(row: tuple) -> CampaignDefinition:
 
 def _cached_definitions(
     merchant_id: uuid.UUID, version: int | None, ids: list[uuid.UUID]
-) -> dict[uuid.UUID, CampaignDefinition]:
-    """Definitions of ``ids`` for the merchant at ``version``, from the cache or the database."""
+) -> dict[int, CampaignDefinition]:
+    """Definitions of ``ids`` for the merchant at ``version``, from the cache or the database,
+    keyed by the id's ``int`` (hashing a UUID runs Python code; its int is a plain attribute)."""
     cached_version, found = _definitions.get(merchant_id, (None, {}))
     if cached_version != version or version is None:
         found = {}
-    missing = [pk for pk in ids if pk not in found]
+    missing = [pk for pk in ids if pk.int not in found]
     if missing:
         rows = fetch_prepared(_DEFINITIONS_SQL, {"merchant": merchant_id, "ids": missing})
-        fresh = {row[1]: _definition_from_row(row) for row in rows}
+        fresh = {row[1].int: _definition_from_row(row) for row in rows}
         read_version = rows[0][0] if rows else version
         # Stored under the version they were read at (never older than the one asked for).
         found = {**found, **fresh} if read_version == version else fresh
@@ -302,7 +306,7 @@ def live_campaigns_from_rows(merchant_id: uuid.UUID, rows: list[tuple]) -> list[
     definitions = _cached_definitions(merchant_id, version, [row[1] for row in live])
     campaigns = []
     for _, pk, remaining, cap_remaining, consumer_plans, refusal_alerted in live:
-        d = definitions.get(pk)
+        d = definitions.get(pk.int)
         if d is None:
             continue  # deleted between the two reads: not live any more
         campaigns.append(
@@ -385,7 +389,10 @@ def campaign_admits(campaign: LiveCampaign, basket: Basket) -> bool:
 
 def tier_for(tiers: Sequence[OfferTier], principal: int) -> OfferTier | None:
     """The tier with the highest minimum not above ``P`` (``tiers`` are highest minimum first)."""
-    return next((tier for tier in tiers if tier.min_amount <= principal), None)
+    for tier in tiers:
+        if tier.min_amount <= principal:
+            return tier
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,8 +435,10 @@ def choose_offers(
         )
         for term, rates in term_rates.items()
     }
-    # Many campaigns share a share and an E: price each (term, E, share) once per match.
+    # Many campaigns share a share and an E: price each (term, E, share) once per match. With P, A
+    # and the rounding fixed by the basket, E depends on L alone: computed once per distinct L.
     priced: dict[tuple[int, int, int], FeeAmounts] = {}
+    eligible_of: dict[int, int] = {}
     best: dict[int, _Candidate] = {}
     short: dict[uuid.UUID, LiveCampaign] = {}
     for campaign in campaigns:
@@ -438,18 +447,22 @@ def choose_offers(
         scope = in_scope_total(campaign, basket)
         if scope is None:
             continue
-        eligible = eligible_amount(
-            in_scope_total=scope,
-            principal=principal,
-            order_amount=basket.amount,
-            rounding=platform.rounding,
-        )
+        eligible = eligible_of.get(scope)
+        if eligible is None:
+            eligible = eligible_of[scope] = eligible_amount(
+                in_scope_total=scope,
+                principal=principal,
+                order_amount=basket.amount,
+                rounding=platform.rounding,
+            )
         for term, tiers in campaign.tiers.items():
             term_pricing = pricing.get(term)
             if term_pricing is None:
                 continue  # the term is not offered to this merchant (or not within its limits)
-            tier = tier_for(tiers, principal)
-            if tier is None:
+            for tier in tiers:  # tier_for, inlined: this loop runs per campaign and term
+                if tier.min_amount <= principal:
+                    break
+            else:
                 continue
             key = (term, eligible, tier.share_bp)
             amounts = priced.get(key)
@@ -507,28 +520,43 @@ def terms_within_limits(
 # The selector
 
 
-def offers_match(*, merchant: Merchant, basket: Basket, at: datetime | None = None) -> Matching:
+def offers_match(
+    *, merchant: Merchant, basket: Basket, at: datetime | None = None, recent: bool = False
+) -> Matching:
     """Match a basket against the merchant's live campaigns at ``at`` (default: now).
 
     Returns every term offered for this basket, ordered by term: the chosen campaign offer priced
     with it, or the full consumer fee with no campaign; a term the merchant switched paid
     installments off for appears only with a campaign. Raises ``DomainError`` ``below_minimum`` or
-    ``above_maximum`` when no term's limits admit the financed amount."""
+    ``above_maximum`` when no term's limits admit the financed amount.
+
+    ``recent`` (quotes only): the platform settings and fee terms may be this process's read from
+    a moment up to ``API_KEY_RECENT_SECONDS`` before ``at`` (installments/selectors.py says why);
+    campaigns and budgets are always read now."""
     at = at or timezone.now()
-    statements = [
-        platform_settings_statement(at=at),
-        fee_terms_statement(merchant_id=merchant.pk, at=at),
-    ]
+    pricing = recent_pricing_get(merchant_id=merchant.pk, at=at) if recent else None
+    statements = []
+    if pricing is None:
+        statements += [
+            platform_settings_statement(at=at),
+            fee_terms_statement(merchant_id=merchant.pk, at=at),
+        ]
     if not merchant.is_frozen:  # a frozen merchant's campaigns are not offered (§8)
         statements.append(
             live_budgets_statement(merchant=merchant, at=at, consumer_ref=basket.consumer_ref)
         )
-    # One round trip for the three reads (they are pipelined).
-    settings_rows, fee_rows, *campaign_rows = fetch_prepared_many(statements)
-    platform = platform_settings_from_rows(settings_rows, at=at)
+    # One round trip for the reads (they are pipelined).
+    results = fetch_prepared_many(statements) if statements else []
+    if pricing is None:
+        settings_rows, fee_rows, *results = results
+        pricing = platform_settings_from_rows(settings_rows, at=at), fee_terms_from_rows(fee_rows)
+        recent_pricing_remember(
+            merchant_id=merchant.pk, at=at, platform=pricing[0], terms=pricing[1]
+        )
+    platform, fee_terms = pricing
     principal = basket.financed_amount
-    term_rates = terms_within_limits(term_rates=fee_terms_from_rows(fee_rows), principal=principal)
-    campaigns = live_campaigns_from_rows(merchant.pk, campaign_rows[0]) if campaign_rows else []
+    term_rates = terms_within_limits(term_rates=fee_terms, principal=principal)
+    campaigns = live_campaigns_from_rows(merchant.pk, results[0]) if results else []
     best, short = choose_offers(
         campaigns=campaigns, basket=basket, term_rates=term_rates, platform=platform
     )

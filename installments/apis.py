@@ -20,6 +20,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -35,11 +36,13 @@ from installments.serializers import (
     RefundCreateSerializer,
     plan_json,
     quote_json,
+    quote_request_basket,
     refund_json,
     statement_json,
 )
 from installments.settlement import statement_csv_response, statement_list
 from installments.settlement_models import Statement
+from merchants.api_auth import RecentApiKeyAuthentication
 from merchants.api_base import principal, problem_responses
 from merchants.errors import DomainError
 
@@ -188,6 +191,8 @@ def _run_idempotent(request: Request, work: Any) -> HttpResponse:
 
 
 class QuoteView(APIView):
+    authentication_classes = [RecentApiKeyAuthentication]
+
     @extend_schema(
         summary="Quote the installment options for a basket",
         description="Valid for 15 minutes. Options are ordered by term; terms whose limits exclude "
@@ -200,17 +205,30 @@ class QuoteView(APIView):
             ),
         },
     )
-    def post(self, request: Request) -> Response:
-        serializer = QuoteRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+    def post(self, request: Request) -> HttpResponse:
+        parsed = quote_request_basket(request.data)
+        if parsed is None:  # not the common well-formed case: the serializer decides
+            serializer = QuoteRequestSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            parsed = serializer.validated_data["currency"], serializer.to_basket()
+        currency, basket = parsed
         who = principal(request)
         quote = quote_create(
             merchant=who.merchant,
             test=who.is_test_mode,
-            currency=serializer.validated_data["currency"],
-            basket=serializer.to_basket(),
+            currency=currency,
+            basket=basket,
+            recent=True,
         )
-        return Response(quote_json(quote, tz=_tz(request)))
+        # Rendered here, as DRF's renderer would (same settings): a quote answers every checkout,
+        # and a plain response skips the template-response machinery a Response goes through.
+        return HttpResponse(
+            _QUOTE_RENDERER.render(quote_json(quote, tz=_tz(request))),
+            content_type=_QUOTE_RENDERER.media_type,
+        )
+
+
+_QUOTE_RENDERER = JSONRenderer()
 
 
 class _UtcIsoDateTimeField(IsoDateTimeField):

@@ -224,8 +224,16 @@ def _check_int(value: object, field: str, low: int, high: int) -> int:
     return value
 
 
+# Valid rates already converted: a quote converts a dozen, and the platform has a handful.
+_MILLIONTHS: dict[Decimal, int] = {}
+
+
 def _rate_millionths(rate: object, field: str) -> int:
     """The rate as an exact integer number of millionths, validating 0 <= rate < 1, <= 6 places."""
+    if type(rate) is Decimal and rate.is_finite():
+        known = _MILLIONTHS.get(rate)
+        if known is not None:
+            return known
     if not isinstance(rate, Decimal):
         raise CalculationError(
             f"must be a Decimal (a decimal string at the boundary), got {type(rate).__name__}",
@@ -242,7 +250,10 @@ def _rate_millionths(rate: object, field: str) -> int:
     if micro != rate:
         raise CalculationError(f"must have at most 6 decimal places, got {rate}", field=field)
     numerator, denominator = micro.as_integer_ratio()
-    return numerator * (_RATE_SCALE // denominator)
+    millionths = numerator * (_RATE_SCALE // denominator)
+    if type(rate) is Decimal and len(_MILLIONTHS) < 4096:
+        _MILLIONTHS[rate] = millionths
+    return millionths
 
 
 def _check_date(value: object, field: str) -> date:

@@ -81,13 +81,17 @@ def quote_create(
     currency: str,
     basket: Basket,
     now: datetime | None = None,
+    recent: bool = False,
 ) -> Quote:
-    """Price every term offered for the basket now and sign the result for 15 minutes."""
+    """Price every term offered for the basket now and sign the result for 15 minutes.
+
+    ``recent``: the pricing inputs may be a read from the last moment (``offers_match``); the API
+    asks for that, as the commit re-prices from fresh reads anyway."""
     if merchant.is_frozen:
         raise DomainError("merchant_frozen", "This merchant is frozen.")
     _check_inputs(merchant=merchant, currency=currency, basket=basket)
     now = now or timezone.now()
-    matching = offers_match(merchant=merchant, basket=basket, at=now)
+    matching = offers_match(merchant=merchant, basket=basket, at=now, recent=recent)
     if not test:
         # A campaign out of budget is a refusal for lack of budget (§5): notice it once.
         for campaign_id in matching.refusals_to_alert:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.conf import settings
+
 from config.prepared import Statement, fetch_prepared
 from installments.calculator import Rounding
 from installments.models import FeeTable
@@ -134,3 +136,49 @@ def platform_settings_from_rows(rows: list[tuple], *, at: datetime) -> PlatformP
         auto_approval_threshold=threshold,
         version_id=version_id,
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# Quotes' recent pricing inputs
+#
+# A quote moves no money (the commit re-prices from fresh reads and answers 409 offer_changed when
+# the price moved), so, like its API-key lookup (merchants/recent_keys.py), a quote may use the
+# platform settings and the merchant's fee terms this process read for a moment at most
+# API_KEY_RECENT_SECONDS earlier. That saves two of the three statements on every quote. Saving
+# a fee table, rate, override or settings version in this process forgets them at once
+# (installments/apps.py); one saved in another process reaches quotes here within that window.
+
+_recent_pricing: dict[uuid.UUID | None, tuple[datetime, PlatformParameters, dict[int, TermRates]]]
+_recent_pricing = {}
+_RECENT_PRICING_LIMIT = 10_000
+
+
+def recent_pricing_get(
+    *, merchant_id: uuid.UUID | None, at: datetime
+) -> tuple[PlatformParameters, dict[int, TermRates]] | None:
+    """The settings and fee terms read for a moment in ``[at − window, at]``, if any."""
+    found = _recent_pricing.get(merchant_id)
+    if found is None:
+        return None
+    read_at, platform, terms = found
+    age = (at - read_at).total_seconds()
+    if not 0 <= age <= settings.API_KEY_RECENT_SECONDS:
+        return None
+    return platform, terms
+
+
+def recent_pricing_remember(
+    *,
+    merchant_id: uuid.UUID | None,
+    at: datetime,
+    platform: PlatformParameters,
+    terms: dict[int, TermRates],
+) -> None:
+    if len(_recent_pricing) >= _RECENT_PRICING_LIMIT:
+        _recent_pricing.clear()
+    _recent_pricing[merchant_id] = (at, platform, terms)
+
+
+def recent_pricing_forget(**_: object) -> None:
+    """Forget every recent read (a signal receiver too: pricing inputs were saved or deleted)."""
+    _recent_pricing.clear()

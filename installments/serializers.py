@@ -14,7 +14,12 @@ from campaigns.models import Channel
 from installments.plan_models import Plan, PlanStatus, Refund
 from installments.quotes import Quote, option_json, schedule_json
 from installments.settlement_models import Statement
-from merchants.api_base import StrictCharField, StrictIntegerField, StrictObjectSerializerMixin
+from merchants.api_base import (
+    MAX_AMOUNT_MINOR,
+    StrictCharField,
+    StrictIntegerField,
+    StrictObjectSerializerMixin,
+)
 
 MAX_LINES = 500
 
@@ -72,6 +77,89 @@ class QuoteRequestSerializer(StrictObjectSerializerMixin, serializers.Serializer
             channel=data.get("channel"),
             consumer_ref=data.get("consumer_ref"),
         )
+
+
+# --------------------------------------------------------------------------------------------------
+# The quote request's fast path
+#
+# Every checkout asks for a quote, and DRF's serializer cost more than the matching it feeds (it
+# deep-copies its fields per request). ``quote_request_basket`` takes the common well-formed body in
+# a few plain checks, each of which only ever accepts what the serializer above would accept
+# unchanged; anything else (an error, a string to trim, a lone surrogate …) goes to the serializer,
+# which decides and words the errors. tests/installments/test_quote_fast_path.py holds the two to
+# the same answers.
+
+_QUOTE_KEYS = frozenset(QuoteRequestSerializer._declared_fields)
+_LINE_KEYS = frozenset(LineSerializer._declared_fields)
+_CHANNELS = frozenset(Channel.values)
+
+
+def _plain(value: Any, *, max_length: int, min_length: int = 1) -> bool:
+    """A string DRF's ``CharField`` keeps as it is: no whitespace to trim, no NUL, no surrogate."""
+    if type(value) is not str or not min_length <= len(value) <= max_length:
+        return False
+    if value != value.strip() or "\x00" in value:
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
+
+
+def _minor(value: Any, *, minimum: int) -> bool:
+    return type(value) is int and minimum <= value <= MAX_AMOUNT_MINOR
+
+
+def _line(value: Any) -> BasketLine | None:
+    if type(value) is not dict or value.keys() != _LINE_KEYS:
+        return None
+    sku, category, amount = value["sku"], value["category"], value["amount"]
+    if not (
+        _plain(sku, max_length=64)
+        and _plain(category, max_length=64, min_length=0)
+        and _minor(amount, minimum=0)
+    ):
+        return None
+    return BasketLine(sku, category, amount)
+
+
+def quote_request_basket(data: Any) -> tuple[str, Basket] | None:
+    """The currency and basket of a well-formed quote request, or None: then ask the serializer."""
+    if type(data) is not dict or not data.keys() <= _QUOTE_KEYS:
+        return None
+    currency, amount = data.get("currency"), data.get("amount")
+    subsidy = data.get("government_subsidy", 0)
+    store, channel = data.get("store"), data.get("channel")
+    consumer_ref, raw_lines = data.get("consumer_ref"), data.get("lines")
+    if not (
+        _plain(currency, min_length=3, max_length=3)
+        and _minor(amount, minimum=1)
+        and _minor(subsidy, minimum=0)
+        and subsidy < amount
+        and (store is None or _plain(store, max_length=32))
+        and (channel is None or (type(channel) is str and channel in _CHANNELS))
+        and (consumer_ref is None or _plain(consumer_ref, max_length=128))
+    ):
+        return None
+    lines = None
+    if raw_lines is not None:
+        if type(raw_lines) is not list or not 1 <= len(raw_lines) <= MAX_LINES:
+            return None
+        lines = tuple(map(_line, raw_lines))
+        if None in lines or sum(line.amount for line in lines) != amount:  # type: ignore[union-attr]
+            return None
+    basket = Basket(
+        amount=amount,
+        government_subsidy=subsidy,
+        lines=lines,  # type: ignore[arg-type]
+        store=store,
+        channel=channel,
+        consumer_ref=consumer_ref,
+    )
+    return currency, basket
 
 
 class PlanCreateSerializer(StrictObjectSerializerMixin, serializers.Serializer):

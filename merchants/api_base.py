@@ -15,10 +15,11 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers
 from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import JSONParser, get_encoding
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.utils import json
 
 from merchants.api_auth import ApiPrincipal
 from merchants.errors import STATUS_BY_CODE, DomainError
@@ -144,13 +145,18 @@ class CreatedCursorPagination(CursorPagination):
 
 
 class StrictJSONParser(JSONParser):
-    """DRF's JSON parser, with a body nested too deeply for the decoder answered as 400 too."""
+    """DRF's JSON parser (strict: no NaN or Infinity), decoding the body in one call rather than
+    through a stream reader (a measurable share of a quote), and answering a body nested too
+    deeply for the decoder with 400 too."""
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        encoding = get_encoding(parser_context or {})
         try:
-            return super().parse(stream, media_type, parser_context)
+            return json.loads(stream.read().decode(encoding), parse_constant=json.strict_constant)
         except RecursionError as exc:
             raise exceptions.ParseError("JSON parse error - nested too deeply") from exc
+        except ValueError as exc:  # UnicodeDecodeError included
+            raise exceptions.ParseError(f"JSON parse error - {exc}") from exc
 
 
 class StrictObjectSerializerMixin:

@@ -26,6 +26,7 @@ from django.utils.http import urlsafe_base64_encode
 from merchants.currencies import CURRENCIES
 from merchants.errors import DomainError
 from merchants.models import ApiKey, Membership, Merchant, Store
+from merchants.recent_keys import recent_keys_forget
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ def merchant_freeze(*, merchant: Merchant, reason: str) -> Merchant:
         frozen_at=timezone.now(),
         updated_at=timezone.now(),
     )
+    recent_keys_forget()
     merchant.refresh_from_db()
     return merchant
 
@@ -116,6 +118,7 @@ def merchant_unfreeze(*, merchant: Merchant) -> Merchant:
     Merchant.objects.filter(pk=merchant.pk).update(
         status=Merchant.Status.ACTIVE, frozen_reason="", frozen_at=None, updated_at=timezone.now()
     )
+    recent_keys_forget()
     merchant.refresh_from_db()
     return merchant
 
@@ -126,6 +129,7 @@ def merchant_set_paid_terms_disabled(*, merchant: Merchant, terms: list[int]) ->
         raise DomainError.validation("paid_terms_disabled", "Terms are whole numbers from 2 to 36.")
     merchant.paid_terms_disabled = sorted(set(terms))
     merchant.save(update_fields=["paid_terms_disabled", "updated_at"])
+    recent_keys_forget()
     return merchant
 
 
@@ -273,6 +277,7 @@ def api_key_create(
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     """Revoke a key at once; requests with it then get 401. Revoking twice changes nothing."""
     ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    recent_keys_forget()
     api_key.refresh_from_db()
     return api_key
 

@@ -149,6 +149,10 @@ PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="no-reply@installments.local")
 
+# A quote (and nothing else) may rely on this web process's lookup of the API key made at most this
+# many seconds ago: see merchants/recent_keys.py.
+API_KEY_RECENT_SECONDS = env.float("API_KEY_RECENT_SECONDS", default=1.0)
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
