@@ -1,9 +1,12 @@
-"""Quotes may rely on this process's lookup of the API key from the last second; nothing else may
-(merchants/recent_keys.py). Revoking and freezing through the services take effect at once."""
+"""Quotes may rely on this process's reads of the API key and of the pricing inputs from the last
+second; nothing else may (merchants/recent_keys.py, installments/selectors.py). Revoking, freezing
+and saving pricing inputs in this process take effect at once."""
 
 import uuid
+from decimal import Decimal
 
 import pytest
+from django.db.models import F
 from django.test import override_settings
 from django.utils import timezone
 
@@ -79,3 +82,39 @@ def test_a_wrong_secret_is_refused_even_when_its_prefix_was_just_looked_up(clien
     good = client._credentials["HTTP_AUTHORIZATION"]
     client.credentials(HTTP_AUTHORIZATION=good[:-4] + ("AAAA" if good[-4:] != "AAAA" else "BBBB"))
     assert _quote(client).status_code == 401
+
+
+# The pricing inputs (platform settings, fee terms) follow the same rule for quotes.
+
+
+def _consumer_fee(body, term=3):
+    return next(o["consumer_fee"] for o in body["options"] if o["term"] == term)
+
+
+def test_a_rate_saved_in_this_process_reaches_the_next_quote(client):
+    from installments.models import FeeRate
+
+    before = _consumer_fee(_quote(client).json())
+    rate = FeeRate.objects.filter(term=3).order_by("-fee_table__effective_from").first()
+    rate.consumer_rate = rate.consumer_rate + Decimal("0.01")
+    rate.save()
+    assert _consumer_fee(_quote(client).json()) > before
+
+
+def test_a_rate_changed_elsewhere_may_be_quoted_for_a_moment_but_the_commit_reprices(client):
+    from installments.models import FeeRate
+
+    quote = _quote(client).json()
+    table = FeeRate.objects.order_by("-fee_table__effective_from").first().fee_table_id
+    FeeRate.objects.filter(fee_table_id=table, term=3).update(  # no signal: "another process"
+        consumer_rate=F("consumer_rate") + Decimal("0.01")
+    )
+    with override_settings(API_KEY_RECENT_SECONDS=60):
+        again = _quote(client).json()
+        assert _consumer_fee(again) == _consumer_fee(quote)  # the recent read
+        response = _commit(client, again["quote_id"])
+    assert response.status_code == 409
+    problem = response.json()
+    assert problem["code"] == "offer_changed"
+    with override_settings(API_KEY_RECENT_SECONDS=0):
+        assert _consumer_fee(_quote(client).json()) > _consumer_fee(quote)
