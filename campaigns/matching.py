@@ -26,6 +26,7 @@ import zoneinfo
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from django.utils import timezone
 
@@ -417,6 +418,9 @@ def _rank(amounts: FeeAmounts, campaign: LiveCampaign) -> tuple[int, int, dateti
     )
 
 
+_UNSEEN: Any = object()
+
+
 def choose_offers(
     *,
     campaigns: Iterable[LiveCampaign],
@@ -441,10 +445,20 @@ def choose_offers(
     eligible_of: dict[int, int] = {}
     best: dict[int, _Candidate] = {}
     short: dict[uuid.UUID, LiveCampaign] = {}
+    # Campaigns often share a product scope: L once per distinct scope (frozensets cache their hash).
+    scope_of: dict[tuple[bool, frozenset[str], frozenset[str], frozenset[str]], int | None] = {}
     for campaign in campaigns:
         if not campaign_admits(campaign, basket):
             continue
-        scope = in_scope_total(campaign, basket)
+        scope_key = (
+            campaign.all_products,
+            campaign.categories,
+            campaign.skus,
+            campaign.exclude_skus,
+        )
+        scope = scope_of.get(scope_key, _UNSEEN)
+        if scope is _UNSEEN:
+            scope = scope_of[scope_key] = in_scope_total(campaign, basket)
         if scope is None:
             continue
         eligible = eligible_of.get(scope)
