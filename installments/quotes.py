@@ -25,6 +25,7 @@ QUOTE_TTL = timedelta(minutes=15)
 _SALT = "installments.quote.v1"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+_COMPRESS_FROM_LINES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +121,10 @@ def quote_create(
             for match in matching.terms
         },
     }
-    token = signing.dumps(payload, salt=_SALT, compress=True)
+    # Compressing costs more than the signature on a small basket; a long one needs it to keep the
+    # token short (quote_open reads either form).
+    many_lines = basket.lines is not None and len(basket.lines) > _COMPRESS_FROM_LINES
+    token = signing.dumps(payload, salt=_SALT, compress=many_lines)
     return Quote(quote_id=token, expires_at=expires_at, currency=currency, matching=matching)
 
 
