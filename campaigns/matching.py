@@ -525,10 +525,31 @@ def offers_match(*, merchant: Merchant, basket: Basket, at: datetime | None = No
         )
     # One round trip for the three reads (they are pipelined).
     settings_rows, fee_rows, *campaign_rows = fetch_prepared_many(statements)
-    platform = platform_settings_from_rows(settings_rows, at=at)
+    return offers_price(
+        merchant=merchant,
+        basket=basket,
+        at=at,
+        platform=platform_settings_from_rows(settings_rows, at=at),
+        fee_terms=fee_terms_from_rows(fee_rows),
+        campaigns=live_campaigns_from_rows(merchant.pk, campaign_rows[0]) if campaign_rows else [],
+    )
+
+
+def offers_price(
+    *,
+    merchant: Merchant,
+    basket: Basket,
+    at: datetime,
+    platform: PlatformParameters,
+    fee_terms: dict[int, TermRates],
+    campaigns: Sequence[LiveCampaign],
+) -> Matching:
+    """Match and price a basket against campaigns already loaded, reading nothing: the rules and
+    the maths of checkout. ``offers_match`` hands it what checkout sees (the live campaigns with
+    their budgets read now); the back office's preview hands it a campaign being edited, so the
+    preview cannot price differently from a quote."""
     principal = basket.financed_amount
-    term_rates = terms_within_limits(term_rates=fee_terms_from_rows(fee_rows), principal=principal)
-    campaigns = live_campaigns_from_rows(merchant.pk, campaign_rows[0]) if campaign_rows else []
+    term_rates = terms_within_limits(term_rates=fee_terms, principal=principal)
     best, short = choose_offers(
         campaigns=campaigns, basket=basket, term_rates=term_rates, platform=platform
     )
