@@ -214,7 +214,7 @@ class CampaignForm(forms.Form):
         initial=True,
     )
     alert_threshold = percent_field(
-        label=_("Alert at (% of the budget used)"),
+        label=_("Alert threshold (percent of the budget used)"),
         initial=Decimal(80),
     )
     alert_emails = forms.CharField(
@@ -270,7 +270,7 @@ class CampaignForm(forms.Form):
                 label=_("Months"), choices=term_choices, coerce=int, required=False
             )
             self.fields[f"offer_{row}_share"] = percent_field(
-                label=_("You pay (% of the fee)"), required=False
+                label=_("You pay (percent of the fee)"), required=False
             )
             self.fields[f"offer_{row}_min"] = amount_field(
                 amount, label=_("From (financed amount)"), required=False, min_value=Decimal(0)

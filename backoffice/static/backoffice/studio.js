@@ -192,7 +192,7 @@
       var pays = el("td", "num");
       pays.appendChild(el("span", "preview-first", term.display.first));
       if (term.term > 1 && term.display.then !== term.display.first) {
-        pays.appendChild(el("span", "muted small preview-then", labels.first + ", " + labels.then + " " + term.display.then));
+        pays.appendChild(el("span", "muted small preview-then", labels.firstThen + " " + term.display.then));
       }
       row.appendChild(pays);
       var fee = el("td", "num");
@@ -244,6 +244,7 @@
     var control = holder.querySelector("select, input, textarea");
     if (!control) return "";
     if (control.tagName === "SELECT") return control.value ? control.options[control.selectedIndex].text : "";
+    if (control.type === "datetime-local") return control.value.replace("T", " ");
     return control.value.trim();
   }
 
