@@ -54,10 +54,11 @@ class BarChart:
     total_text: str
 
 
-def _nice_step(maximum: int, ticks: int = 4) -> int:
-    """A step of 1, 2 or 5 × 10ⁿ minor units such that ``ticks`` steps cover ``maximum``."""
-    if maximum <= 0:
-        return 1
+def _nice_step(maximum: int, ticks: int = 4, *, smallest: int = 1) -> int:
+    """A step of 1, 2 or 5 × 10ⁿ minor units such that ``ticks`` steps cover ``maximum`` (at least
+    ``smallest``: one major unit, so the axis never repeats a rounded amount)."""
+    if maximum <= smallest * ticks:
+        return smallest
     raw = -(-maximum // ticks)
     magnitude = 10 ** (len(str(raw)) - 1)
     for factor in (1, 2, 5, 10):
@@ -84,7 +85,8 @@ def daily_bar_chart(
     """Bars of an amount (minor units) per day, oldest on the left, on an axis of round amounts."""
     count = max(1, len(points))
     maximum = max((value for _, value in points), default=0)
-    step = _nice_step(maximum)
+    info = CURRENCIES.get(currency)
+    step = _nice_step(maximum, smallest=10 ** (info.exponent if info else 2))
     top_value = step * 4
     plot_width = WIDTH - LEFT - RIGHT
     plot_height = HEIGHT - TOP - BOTTOM

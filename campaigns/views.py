@@ -13,6 +13,7 @@ merchant."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
@@ -216,6 +218,7 @@ def campaign_detail_page(request: HttpRequest, campaign_id: str) -> HttpResponse
     events = list(campaign.events.order_by("-created_at", "-id")[:50])
     for event in events:
         event.changes = event_changes(event.before, event.after)  # type: ignore[attr-defined]
+        event.actor_shown, event.reason_shown = event_words(event, currency=merchant.currency)  # type: ignore[attr-defined]
     terms = campaign_term_mix(merchant=merchant, campaign=campaign)
     return render(
         request,
@@ -239,7 +242,7 @@ def campaign_detail_page(request: HttpRequest, campaign_id: str) -> HttpResponse
                 currency=merchant.currency,
                 highlight=today,
             )
-            if daily
+            if any(point.amount for point in daily)
             else None,
             "terms": terms,
             "terms_financed": sum(term.financed for term in terms),
@@ -260,6 +263,28 @@ def _shown(value: Any) -> str:
             )
         return ", ".join(str(v) for v in value)
     return "" if value is None else str(value)
+
+
+SYSTEM_ACTORS = {
+    "auto-approval": _lazy("Automatic approval"),
+    "end-of-window job": _lazy("End of the window"),
+}
+
+
+def event_words(event: Any, *, currency: str) -> tuple[str, str]:
+    """Who made an audit event and why, in the merchant's language where the platform wrote them
+    (the automatic approval, the end-of-window job); what people wrote stays as they wrote it."""
+    actor = str(SYSTEM_ACTORS.get(event.actor_label, event.actor_label))
+    reason = event.reason
+    if event.actor_label == "auto-approval" and event.action == "approved":
+        found = re.search(r"\((\d+)\)", reason)
+        if found:
+            reason = _("Its budget is within the auto-approval limit (%(amount)s).") % {
+                "amount": money_text(int(found.group(1)), currency)
+            }
+    elif event.actor_label == "end-of-window job" and reason == "The window closed.":
+        reason = _("The window closed.")
+    return actor, reason
 
 
 def event_changes(before: dict | None, after: dict | None) -> list[tuple[str, str, str]]:
