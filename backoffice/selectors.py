@@ -285,6 +285,7 @@ def plans_trend(
             financed=Coalesce(Sum("original_financed_amount"), 0),
             subsidy=Coalesce(Sum("merchant_subsidy"), 0),
             plans=Count("id"),
+            free_financed=Coalesce(Sum("original_financed_amount", filter=Q(consumer_fee=0)), 0),
         )
     }
     series = []
@@ -315,9 +316,7 @@ def plans_trend(
         )
         .order_by("term")
     ]
-    free_financed = plans.filter(free).aggregate(
-        total=Coalesce(Sum("original_financed_amount"), 0)
-    )["total"]
+    free_financed = sum(row["free_financed"] for row in per_day.values())
     return SalesTrend(
         days=series,
         terms=terms,
