@@ -29,8 +29,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from backoffice.charts import daily_bar_chart
@@ -266,8 +265,8 @@ def _shown(value: Any) -> str:
 
 
 SYSTEM_ACTORS = {
-    "auto-approval": _lazy("Automatic approval"),
-    "end-of-window job": _lazy("End of the window"),
+    "auto-approval": gettext_lazy("Automatic approval"),
+    "end-of-window job": gettext_lazy("End of the window"),
 }
 
 

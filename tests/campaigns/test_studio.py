@@ -308,6 +308,9 @@ def test_lifecycle_actions_from_the_detail_page(shop):
     for action in ("pause", "end", "duplicate"):
         assert f"/campaigns/{campaign.pk}/{action}/" in detail
     assert f"/campaigns/{campaign.pk}/submit/" not in detail
+    # The platform's own audit entries in the merchant's words (and currency), not its codes.
+    assert "Automatic approval" in detail
+    assert "Its budget is within the auto-approval limit (¥10,000.00)." in detail
 
     def act(action: str) -> str:
         response = client.post(f"/campaigns/{campaign.pk}/{action}/", follow=True)

@@ -268,7 +268,12 @@
           var cells = row.querySelectorAll("[data-field]");
           var term = valueOf(cells[0]);
           if (!term) return;
-          tiers.push(term + " × · " + valueOf(cells[1]) + "% · ≥ " + (valueOf(cells[2]) || "0"));
+          tiers.push(
+            labels.tier
+              .replace("{term}", term)
+              .replace("{share}", valueOf(cells[1]) || "?")
+              .replace("{min}", valueOf(cells[2]) || "0")
+          );
         });
         list.appendChild(el("dt", "", step.querySelector("h2").textContent));
         list.appendChild(el("dd", "", tiers.join("; ") || "—"));
@@ -292,7 +297,12 @@
       return control.value !== "";
     });
   }
-  if (addOffer) {
+  if (!addOffer) {
+    // A campaign whose offers cannot change any more: only its rows are shown.
+    rows.forEach(function (row, i) {
+      row.hidden = i > 0 && !rowFilled(row);
+    });
+  } else {
     var shown = 0;
     rows.forEach(function (row, i) {
       var visible = i === 0 || rowFilled(row) || row.querySelector(".errors");
