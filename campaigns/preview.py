@@ -28,6 +28,7 @@ from campaigns.matching import (
     TermMatch,
     campaign_admits,
     in_scope_total,
+    live_campaigns,
     offers_price,
     tier_for,
 )
@@ -70,6 +71,8 @@ class PreviewTerm:
     reason: str = ""  # a code above when the campaign gives nothing on this term
     tier_minimum: int | None = None  # for BELOW_TIER_MINIMUM: the lowest tier's minimum
     plans_covered: int | None = None  # how many such plans the remaining budget pays for
+    # Another live campaign that checkout would choose on this term over this one ("" if none).
+    chosen_instead: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +197,9 @@ def campaign_preview(
         )
     reason = _basket_reason(draft, basket)
     principal = basket.financed_amount
+    winners = _checkout_winners(
+        merchant=merchant, basket=basket, at=at, draft=draft, platform=platform, fee_terms=fee_terms
+    )
     terms = []
     for match in matching.terms:
         subsidy = match.price.merchant_subsidy
@@ -203,6 +209,7 @@ def campaign_preview(
                     match=match,
                     applies=True,
                     plans_covered=draft.budget_remaining // subsidy if subsidy else None,
+                    chosen_instead=winners.get(match.term, ""),
                 )
             )
             continue
@@ -218,7 +225,15 @@ def campaign_preview(
             why = BUDGET_SHORT
         else:
             why = NOTHING_TO_WAIVE
-        terms.append(PreviewTerm(match=match, applies=False, reason=why, tier_minimum=minimum))
+        terms.append(
+            PreviewTerm(
+                match=match,
+                applies=False,
+                reason=why,
+                tier_minimum=minimum,
+                chosen_instead=winners.get(match.term, ""),
+            )
+        )
     priced = {match.term for match in matching.terms}
     return CampaignPreview(
         matching=matching,
@@ -227,6 +242,37 @@ def campaign_preview(
         budget_remaining=draft.budget_remaining,
         terms_out_of_limits=tuple(sorted(set(draft.tiers) - priced)),
     )
+
+
+def _checkout_winners(
+    *,
+    merchant: Merchant,
+    basket: Basket,
+    at: datetime,
+    draft: LiveCampaign,
+    platform: object,
+    fee_terms: dict,
+) -> dict[int, str]:
+    """Per term, the name of another campaign live at ``at`` that checkout would choose over the one
+    being edited (matching's own order: the lowest consumer fee, then the lower cost to the
+    merchant, the earlier start …), found by matching both together. One more read: the merchant's
+    live campaigns and their budgets, as a quote reads them."""
+    others = [c for c in live_campaigns(merchant=merchant, at=at) if c.id != draft.id]
+    if not others:
+        return {}
+    together = offers_price(
+        merchant=merchant,
+        basket=basket,
+        at=at,
+        platform=platform,  # type: ignore[arg-type]
+        fee_terms=fee_terms,
+        campaigns=[draft, *others],
+    )
+    return {
+        match.term: match.offer.campaign_name
+        for match in together.terms
+        if match.offer is not None and match.offer.campaign_id != draft.id
+    }
 
 
 def preview_purchase_date(preview: CampaignPreview, merchant: Merchant) -> datetime:

@@ -543,6 +543,12 @@ def _preview_json(
                 "reason": preview_reason_text(
                     item.reason, minimum=item.tier_minimum, currency=currency
                 ),
+                "chosen_instead": _(
+                    "At checkout your live campaign %(name)s is chosen on this term."
+                )
+                % {"name": item.chosen_instead}
+                if item.chosen_instead
+                else "",
                 "plans_covered": item.plans_covered if budget_known else None,
                 "display": {
                     "term": ngettext("%(n)d month", "%(n)d months", item.match.term)

@@ -353,3 +353,21 @@ def test_the_preview_answers_in_under_150_ms_per_change(shop, capsys):
             f"\npreview per change: median {median:.1f} ms, p95 {p95:.1f} ms, max {durations[-1]:.1f} ms"
         )
     assert median < 150, durations
+
+
+def test_the_preview_says_when_another_live_campaign_wins_a_term_at_checkout(shop):
+    from tests.installments.settlement_helpers import live_campaign
+
+    merchant, client = shop
+    older = live_campaign(
+        merchant, since=timezone.localdate() - timedelta(days=5), name="Older, all free"
+    )
+    answer = preview(client, campaign_form(), BASKETS[0][0])["preview"]
+    by_term = {t["term"]: t for t in answer["terms"]}
+    # The older campaign makes 12 months free on everything, as the new one does on phones: the
+    # tie goes to the earlier start. Its numbers are the new campaign's own; the note says who wins.
+    assert by_term[12]["applies"] and by_term[12]["interest_free"]
+    assert by_term[12]["chosen_instead"] == (
+        f"At checkout your live campaign {older.name} is chosen on this term."
+    )
+    assert by_term[6]["chosen_instead"] == ""  # the older one has no 6-month offer

@@ -186,6 +186,7 @@
         name.appendChild(document.createTextNode(" "));
         name.appendChild(el("span", "badge badge-good", labels.free));
       }
+      if (term.chosen_instead) name.appendChild(el("span", "preview-reason preview-instead", term.chosen_instead));
       if (term.reason) name.appendChild(el("span", "preview-reason", term.reason));
       else if (!term.applies) name.appendChild(el("span", "preview-reason", labels.noOffer));
       row.appendChild(name);
