@@ -92,6 +92,10 @@ def test_create_a_campaign_with_the_live_preview_submit_it_and_see_it_live(
     expect(page.locator("[data-preview-output] .preview-meta")).to_contain_text("¥3,999.00")
     twelve = preview_row(page, 12)
     expect(twelve).to_contain_text("Interest-free")
+    # The demo's older phones campaign makes the same offer and wins the tie at checkout: said so.
+    expect(twelve).to_contain_text(
+        "At checkout your live campaign Year-end phones 12 periods free is chosen on this term."
+    )
     ms = int(page.locator("[data-preview-output]").get_attribute("data-ms") or 0)
     print(f"\nbrowser round trip of the last preview: {ms} ms")
     cost_shown = twelve.locator("td").last.evaluate("cell => cell.firstChild.textContent")

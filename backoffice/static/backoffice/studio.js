@@ -165,7 +165,7 @@
     output.appendChild(meta);
     if (preview.reason) output.appendChild(el("p", "alert alert-warn", preview.reason));
 
-    var table = el("table", "table preview-table");
+    var table = el("table", "table stack preview-table");
     table.appendChild(el("caption", "visually-hidden", labels.caption));
     var head = el("thead");
     var headRow = el("tr");
@@ -186,21 +186,24 @@
         name.appendChild(document.createTextNode(" "));
         name.appendChild(el("span", "badge badge-good", labels.free));
       }
-      if (term.chosen_instead) name.appendChild(el("span", "preview-reason preview-instead", term.chosen_instead));
       if (term.reason) name.appendChild(el("span", "preview-reason", term.reason));
       else if (!term.applies) name.appendChild(el("span", "preview-reason", labels.noOffer));
+      if (term.chosen_instead) name.appendChild(el("span", "preview-reason preview-instead", term.chosen_instead));
       row.appendChild(name);
       var pays = el("td", "num");
       pays.appendChild(el("span", "preview-first", term.display.first));
       if (term.term > 1 && term.display.then !== term.display.first) {
         pays.appendChild(el("span", "muted small preview-then", labels.firstThen + " " + term.display.then));
       }
+      pays.dataset.label = labels.pays;
       row.appendChild(pays);
       var fee = el("td", "num");
       fee.appendChild(el("span", "preview-fee", term.display.consumer_fee));
       fee.appendChild(el("span", "muted small preview-apr", labels.apr + " " + term.display.apr));
+      fee.dataset.label = labels.fee;
       row.appendChild(fee);
       var cost = el("td", "num", term.display.merchant_subsidy);
+      cost.dataset.label = labels.cost;
       if (term.plans_covered !== null && term.plans_covered !== undefined) {
         cost.appendChild(el("span", "muted small preview-covers", labels.covers + " " + term.plans_covered.toLocaleString() + " " + labels.plans));
       }
