@@ -14,7 +14,6 @@ stored campaign, its budget used today; it writes nothing and never alerts."""
 from __future__ import annotations
 
 import uuid
-import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -37,6 +36,8 @@ from campaigns.selectors import campaign_budget_figures
 from campaigns.services import CampaignInput
 from config.prepared import fetch_prepared_many
 from installments.selectors import (
+    PlatformParameters,
+    TermRates,
     fee_terms_from_rows,
     fee_terms_statement,
     platform_settings_from_rows,
@@ -250,8 +251,8 @@ def _checkout_winners(
     basket: Basket,
     at: datetime,
     draft: LiveCampaign,
-    platform: object,
-    fee_terms: dict,
+    platform: PlatformParameters,
+    fee_terms: dict[int, TermRates],
 ) -> dict[int, str]:
     """Per term, the name of another campaign live at ``at`` that checkout would choose over the one
     being edited (matching's own order: the lowest consumer fee, then the lower cost to the
@@ -264,7 +265,7 @@ def _checkout_winners(
         merchant=merchant,
         basket=basket,
         at=at,
-        platform=platform,  # type: ignore[arg-type]
+        platform=platform,
         fee_terms=fee_terms,
         campaigns=[draft, *others],
     )
@@ -273,8 +274,3 @@ def _checkout_winners(
         for match in together.terms
         if match.offer is not None and match.offer.campaign_id != draft.id
     }
-
-
-def preview_purchase_date(preview: CampaignPreview, merchant: Merchant) -> datetime:
-    """The purchase moment the preview priced, in the merchant's zone (for "as bought on …")."""
-    return timezone.localtime(preview.matching.at, zoneinfo.ZoneInfo(merchant.timezone))
