@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import zoneinfo
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from django.db.models import Count, Q, Sum
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignAlert, CampaignEvent, CampaignStatus
@@ -199,3 +199,150 @@ def campaign_counts(*, merchant: Merchant) -> dict[str, int]:
     """How many of the merchant's campaigns are in each stored status (one grouped query)."""
     rows = Campaign.objects.filter(merchant=merchant).values("status").annotate(n=Count("id"))
     return {row["status"]: row["n"] for row in rows}
+
+
+# --------------------------------------------------------------------------------------------------
+# The 30-day picture: financed sales and subsidy per day, the term mix, the interest-free share
+
+TREND_DAYS = 30
+
+
+@dataclass(frozen=True, slots=True)
+class DayFigures:
+    day: date
+    financed: int
+    subsidy: int
+    plans: int
+
+
+@dataclass(frozen=True, slots=True)
+class TermShare:
+    term: int
+    plans: int
+    financed: int
+    interest_free_plans: int
+
+    def share_of(self, total: int) -> int:
+        """This term's share of ``total`` financed, in basis points."""
+        return self.financed * 10_000 // total if total else 0
+
+
+@dataclass(frozen=True, slots=True)
+class SalesTrend:
+    """The last ``TREND_DAYS`` merchant-local days, today included."""
+
+    days: list[DayFigures]
+    terms: list[TermShare]
+    first_day: date
+    last_day: date
+    interest_free_financed: int  # financed sales whose consumer pays no fee
+
+    @property
+    def financed(self) -> int:
+        return sum(day.financed for day in self.days)
+
+    @property
+    def subsidy(self) -> int:
+        return sum(day.subsidy for day in self.days)
+
+    @property
+    def plans(self) -> int:
+        return sum(day.plans for day in self.days)
+
+    @property
+    def interest_free_share_bp(self) -> int:
+        """The share of financed sales made interest-free (consumer fee 0), in basis points."""
+        return self.interest_free_financed * 10_000 // self.financed if self.financed else 0
+
+
+def plans_trend(
+    *,
+    merchant: Merchant,
+    now: datetime | None = None,
+    days: int = TREND_DAYS,
+    campaign: Campaign | None = None,
+) -> SalesTrend:
+    """Financed sales, subsidy and plans per merchant-local day over the last ``days`` days, and the
+    mix of terms over them (optionally of one campaign's plans): two grouped queries. As on the
+    rest of the dashboard, voided and test plans are left out, a plan counts on the day it was
+    made, at its financed amount at commit, and its subsidy is what it costs now (refunds give
+    some back)."""
+    now = now or timezone.now()
+    tz = zoneinfo.ZoneInfo(merchant.timezone)
+    last_day = timezone.localtime(now, tz).date()
+    first_day = last_day - timedelta(days=days - 1)
+    start = datetime.combine(first_day, datetime.min.time(), tz)
+    plans = Plan.objects.filter(
+        merchant=merchant, test=False, created_at__gte=start, created_at__lte=now
+    ).exclude(status=PlanStatus.VOIDED)
+    if campaign is not None:
+        plans = plans.filter(campaign=campaign)
+    per_day = {
+        row["day"]: row
+        for row in plans.annotate(day=TruncDate("created_at", tzinfo=tz))
+        .values("day")
+        .annotate(
+            financed=Coalesce(Sum("original_financed_amount"), 0),
+            subsidy=Coalesce(Sum("merchant_subsidy"), 0),
+            plans=Count("id"),
+            free_financed=Coalesce(Sum("original_financed_amount", filter=Q(consumer_fee=0)), 0),
+        )
+    }
+    series = []
+    for offset in range(days):
+        day = first_day + timedelta(days=offset)
+        row = per_day.get(day)
+        series.append(
+            DayFigures(
+                day=day,
+                financed=row["financed"] if row else 0,
+                subsidy=row["subsidy"] if row else 0,
+                plans=row["plans"] if row else 0,
+            )
+        )
+    free = Q(consumer_fee=0)
+    terms = [
+        TermShare(
+            term=row["term"],
+            plans=row["plans"],
+            financed=row["financed"],
+            interest_free_plans=row["free_plans"],
+        )
+        for row in plans.values("term")
+        .annotate(
+            plans=Count("id"),
+            financed=Coalesce(Sum("original_financed_amount"), 0),
+            free_plans=Count("id", filter=free),
+        )
+        .order_by("term")
+    ]
+    free_financed = sum(row["free_financed"] for row in per_day.values())
+    return SalesTrend(
+        days=series,
+        terms=terms,
+        first_day=first_day,
+        last_day=last_day,
+        interest_free_financed=free_financed,
+    )
+
+
+def campaign_term_mix(*, merchant: Merchant, campaign: Campaign) -> list[TermShare]:
+    """A campaign's plans by term, all time (voided and test plans left out): one grouped query."""
+    free = Q(consumer_fee=0)
+    return [
+        TermShare(
+            term=row["term"],
+            plans=row["plans"],
+            financed=row["financed"],
+            interest_free_plans=row["free_plans"],
+        )
+        for row in Plan.objects.filter(merchant=merchant, campaign=campaign, test=False)
+        .exclude(status=PlanStatus.VOIDED)
+        .values("term")
+        .annotate(
+            plans=Count("id"),
+            financed=Coalesce(Sum("original_financed_amount"), 0),
+            free_plans=Count("id", filter=free),
+        )
+        .order_by("term")
+    ]

@@ -13,9 +13,17 @@ from merchants import views as merchants
 pages = [
     path("", views.dashboard, name="dashboard"),
     path("merchant/switch/", views.merchant_switch, name="merchant_switch"),
-    # Campaigns: read-only until the studio (issue 9) adds campaigns/new/ and the actions.
+    # Campaigns: the studio.
     path("campaigns/", campaigns.campaign_list_page, name="campaign_list"),
+    path("campaigns/new/", campaigns.campaign_create_page, name="campaign_create"),
+    path("campaigns/preview/", campaigns.campaign_preview_json, name="campaign_preview"),
     path("campaigns/<uuid:campaign_id>/", campaigns.campaign_detail_page, name="campaign_detail"),
+    path("campaigns/<uuid:campaign_id>/edit/", campaigns.campaign_edit_page, name="campaign_edit"),
+    path(
+        "campaigns/<uuid:campaign_id>/<slug:action>/",
+        campaigns.campaign_action,
+        name="campaign_action",
+    ),
     path("plans/", installments.plan_list_page, name="plan_list"),
     path("plans/export/", installments.plan_export, name="plan_export"),
     path("plans/<uuid:plan_id>/", installments.plan_detail_page, name="plan_detail"),

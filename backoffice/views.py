@@ -11,32 +11,54 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from backoffice.charts import daily_bar_chart
 from backoffice.forms import ThrottledAuthenticationForm, ThrottledPasswordResetForm
 from backoffice.selectors import (
     campaign_counts,
     dashboard_live_campaigns,
     dashboard_notices,
     dashboard_sales,
+    plans_trend,
 )
 from backoffice.tenancy import member_view, merchant_choose
+from campaigns.selectors import PACE_DAYS, campaign_outlooks
 
 
 @member_view()
 def dashboard(request: HttpRequest) -> HttpResponse:
     merchant = request.member.merchant  # type: ignore[attr-defined]
+    now = timezone.now()
+    trend = plans_trend(merchant=merchant, now=now)
+    live = dashboard_live_campaigns(merchant=merchant, now=now)
+    outlooks = campaign_outlooks(
+        merchant=merchant, campaigns=[item.campaign for item in live], at=now
+    )
     return render(
         request,
         "backoffice/dashboard.html",
         {
             "merchant": merchant,
-            "sales": dashboard_sales(merchant=merchant),
-            "live_campaigns": dashboard_live_campaigns(merchant=merchant),
+            "sales": dashboard_sales(merchant=merchant, now=now),
+            "live_campaigns": [(item, outlooks[item.campaign.pk]) for item in live],
             "notices": dashboard_notices(merchant=merchant),
             "campaign_counts": campaign_counts(merchant=merchant),
+            "trend": trend,
+            "financed_chart": daily_bar_chart(
+                [(day.day, day.financed) for day in trend.days],
+                currency=merchant.currency,
+                highlight=trend.last_day,
+            ),
+            "subsidy_chart": daily_bar_chart(
+                [(day.day, day.subsidy) for day in trend.days],
+                currency=merchant.currency,
+                highlight=trend.last_day,
+            ),
+            "pace_days": PACE_DAYS,
         },
     )
 

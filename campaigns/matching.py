@@ -568,9 +568,31 @@ def offers_match(
             merchant_id=merchant.pk, at=at, platform=pricing[0], terms=pricing[1]
         )
     platform, fee_terms = pricing
+    return offers_price(
+        merchant=merchant,
+        basket=basket,
+        at=at,
+        platform=platform,
+        fee_terms=fee_terms,
+        campaigns=live_campaigns_from_rows(merchant.pk, results[0]) if results else [],
+    )
+
+
+def offers_price(
+    *,
+    merchant: Merchant,
+    basket: Basket,
+    at: datetime,
+    platform: PlatformParameters,
+    fee_terms: dict[int, TermRates],
+    campaigns: Sequence[LiveCampaign],
+) -> Matching:
+    """Match and price a basket against campaigns already loaded, reading nothing: the rules and
+    the maths of checkout. ``offers_match`` hands it what checkout sees (the live campaigns with
+    their budgets read now); the back office's preview hands it a campaign being edited, so the
+    preview cannot price differently from a quote."""
     principal = basket.financed_amount
     term_rates = terms_within_limits(term_rates=fee_terms, principal=principal)
-    campaigns = live_campaigns_from_rows(merchant.pk, results[0]) if results else []
     best, short = choose_offers(
         campaigns=campaigns, basket=basket, term_rates=term_rates, platform=platform
     )

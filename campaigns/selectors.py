@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 import zoneinfo
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -156,3 +156,99 @@ def campaign_budget_figures(
         used_today=used_today or 0,
         remaining=campaign.budget_total - campaign.budget_used,
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# Results and the budget's outlook (the studio's detail page and the dashboard)
+
+# The pace is the average subsidy per day over the last PACE_DAYS full days (yesterday and the days
+# before it, in the merchant's time zone), counted by the day each subsidy was charged and net of
+# refunds (the daily-cap counters, §5). Today is left out: it is not over yet.
+PACE_DAYS = 7
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetOutlook:
+    """When the budget runs out if subsidies go on at the current pace.
+
+    ``pace`` is ``None`` when the campaign has not had a full day live in the last ``PACE_DAYS``
+    (nothing to measure yet); ``runs_out_on`` is ``None`` when it has no pace or a pace of 0, or
+    when the budget lasts past the window's end (``lasts_to_end``)."""
+
+    pace: int | None
+    days_measured: int
+    remaining: int
+    runs_out_on: date | None
+    lasts_to_end: bool
+    ends_on: date
+
+
+def _outlook(
+    campaign: Campaign, *, spent: int, today: date, tz: zoneinfo.ZoneInfo
+) -> BudgetOutlook:
+    start = timezone.localtime(campaign.starts_at, tz).date()
+    # The last day of the window (ends_at is excluded: a midnight end means the day before).
+    ends_on = timezone.localtime(campaign.ends_at - timedelta(microseconds=1), tz).date()
+    first = max(start, today - timedelta(days=PACE_DAYS))
+    days = max(0, (today - first).days)
+    remaining = campaign.budget_total - campaign.budget_used
+    if days == 0:
+        return BudgetOutlook(None, 0, remaining, None, False, ends_on)
+    pace = spent // days
+    if pace <= 0:
+        return BudgetOutlook(0, days, remaining, None, False, ends_on)
+    runs_out_on = today + timedelta(days=remaining // pace)
+    if runs_out_on > ends_on:
+        return BudgetOutlook(pace, days, remaining, None, True, ends_on)
+    return BudgetOutlook(pace, days, remaining, runs_out_on, False, ends_on)
+
+
+def campaign_outlooks(
+    *, merchant: Merchant, campaigns: list[Campaign], at: datetime | None = None
+) -> dict[uuid.UUID, BudgetOutlook]:
+    """Each campaign's budget outlook at ``at`` (default now), in one query for all of them."""
+    tz = zoneinfo.ZoneInfo(merchant.timezone)
+    today = _merchant_today(merchant, at)
+    if not campaigns:
+        return {}
+    spent = dict(
+        CampaignDailyUsage.objects.filter(
+            merchant_id=merchant.pk,
+            campaign_id__in=[c.pk for c in campaigns],
+            day__gte=today - timedelta(days=PACE_DAYS),
+            day__lt=today,
+        )
+        .values("campaign_id")
+        .annotate(total=Sum("used"))
+        .values_list("campaign_id", "total")
+    )
+    return {c.pk: _outlook(c, spent=spent.get(c.pk, 0) or 0, today=today, tz=tz) for c in campaigns}
+
+
+@dataclass(frozen=True, slots=True)
+class DayAmount:
+    day: date
+    amount: int
+
+
+def campaign_daily_subsidy(
+    campaign: Campaign, *, merchant: Merchant, at: datetime | None = None
+) -> list[DayAmount]:
+    """The subsidy charged on each merchant-local day of the campaign so far (net of refunds, by
+    the day it was charged), every day of the window up to today, days without any at 0."""
+    tz = zoneinfo.ZoneInfo(merchant.timezone)
+    today = _merchant_today(merchant, at)
+    start = timezone.localtime(campaign.starts_at, tz).date()
+    last = min(today, timezone.localtime(campaign.ends_at - timedelta(microseconds=1), tz).date())
+    if last < start:
+        return []
+    used = dict(
+        CampaignDailyUsage.objects.filter(
+            merchant_id=merchant.pk, campaign_id=campaign.pk, day__gte=start, day__lte=last
+        ).values_list("day", "used")
+    )
+    days = (last - start).days + 1
+    return [
+        DayAmount(day, used.get(day, 0))
+        for day in (start + timedelta(days=offset) for offset in range(days))
+    ]

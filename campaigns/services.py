@@ -269,6 +269,15 @@ def _validate(merchant: Merchant, data: CampaignInput, *, now: datetime) -> None
         raise DomainError("validation_error", "The campaign is not valid.", errors=errors)
 
 
+def campaign_validate(
+    *, merchant: Merchant, data: CampaignInput, now: datetime | None = None
+) -> None:
+    """Check a campaign's settings without saving anything: the very rules ``campaign_create`` and
+    ``campaign_update`` apply to a draft, all problems at once (``DomainError`` ``validation_error``
+    with ``errors``). The back office's studio calls it as the merchant types."""
+    _validate(merchant, data, now=now or timezone.now())
+
+
 def _ensure_active(merchant: Merchant, actor: Actor) -> None:
     if actor.kind == MERCHANT and merchant.is_frozen:
         raise DomainError("merchant_frozen", "This merchant is frozen: campaigns cannot change.")

@@ -93,3 +93,28 @@ def bp_of(amount: int | None, basis_points: int | None) -> int:
     if not amount or not basis_points:
         return 0
     return int(amount) * int(basis_points) // 10_000
+
+
+@register.filter
+def ratio_bp(part: int | None, whole: int | None) -> int:
+    """How much of ``whole`` ``part`` is, in basis points (0 when ``whole`` is 0)."""
+    if not whole or part is None:
+        return 0
+    return int(part) * 10_000 // int(whole)
+
+
+@register.filter
+def share_bp_whole(basis_points: int | None) -> str:
+    """Basis points as a percentage with one decimal at most: ``6250`` → ``62.5%``."""
+    if basis_points is None:
+        return "—"
+    value = (Decimal(int(basis_points)) / 100).quantize(Decimal("0.1"))
+    if value == value.to_integral():
+        value = value.quantize(Decimal(1))
+    return f"{number_format(value, use_l10n=True)}%"
+
+
+@register.filter
+def bp_as_percent(basis_points: int | None) -> str:
+    """Basis points as an SVG length out of 100: ``6250`` → ``62.50``."""
+    return f"{max(0, min(10_000, int(basis_points or 0))) / 100:.2f}"

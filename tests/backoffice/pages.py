@@ -11,6 +11,7 @@ from tests.backoffice.conftest import ROLES, Shop
 EVERYONE = frozenset(ROLES)
 OWNER = frozenset({"owner"})
 REFUNDERS = frozenset({"owner", "finance"})
+CAMPAIGNERS = frozenset({"owner", "manager"})
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ PAGES = [
     Page("dashboard", lambda s: "/", EVERYONE),
     Page("campaign list", lambda s: "/campaigns/", EVERYONE),
     Page("campaign detail", lambda s: f"/campaigns/{s.campaign.pk}/", EVERYONE, True),
+    Page("campaign create", lambda s: "/campaigns/new/", CAMPAIGNERS),
+    Page("campaign edit", lambda s: f"/campaigns/{s.campaign.pk}/edit/", CAMPAIGNERS, True),
     Page("plan list", lambda s: "/plans/", EVERYONE),
     Page("plan list, test mode", lambda s: "/plans/?mode=test", EVERYONE),
     Page("plan export", lambda s: "/plans/export/", EVERYONE),
@@ -51,6 +54,25 @@ PAGES = [
 ]
 
 ACTIONS = [
+    Action(
+        "campaign preview",
+        lambda s: "/campaigns/preview/",
+        CAMPAIGNERS,
+        data=lambda s: {"preview-amount": "5999.00", "offer_0_term": "12", "offer_0_share": "100"},
+        ok_status=200,
+    ),
+    Action(
+        "campaign preview of a campaign",
+        lambda s: "/campaigns/preview/",
+        CAMPAIGNERS,
+        True,
+        data=lambda s: {"campaign": str(s.campaign.pk), "preview-amount": "5999.00"},
+        ok_status=200,
+    ),
+    Action(
+        "campaign duplicate", lambda s: f"/campaigns/{s.campaign.pk}/duplicate/", CAMPAIGNERS, True
+    ),
+    Action("campaign pause", lambda s: f"/campaigns/{s.campaign.pk}/pause/", CAMPAIGNERS, True),
     Action(
         "refund",
         lambda s: f"/plans/{s.plan.pk}/refund/",

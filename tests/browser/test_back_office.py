@@ -297,3 +297,14 @@ def test_phone_width_dashboard_and_plans(phone_page: Page, live_server, demo) ->
     expect(page.locator("table tbody tr").first).to_be_visible()
     _assert_fits_the_width(page)
     shot(page, "12-phone-plans")
+
+    # The campaign studio (issue 9): the steps, then the live preview under them.
+    page.goto(f"{live_server.url}/campaigns/new/")
+    page.locator("[data-step-target='offers']").click()
+    page.locator("[name=offer_0_term]").select_option("12")
+    page.locator("[name=offer_0_share]").fill("100")
+    expect(page.locator("[data-preview-output] tr[data-term='12']")).to_contain_text(
+        "Interest-free"
+    )
+    _assert_fits_the_width(page)
+    shot(page, "13-phone-studio")
