@@ -35,7 +35,6 @@ class ApiKeyAuthentication(BaseAuthentication):
     """``Authorization: Bearer <merchant API key>``."""
 
     keyword = "Bearer"
-    recent = False  # see RecentApiKeyAuthentication
 
     def authenticate(self, request: Request) -> tuple[ApiPrincipal, ApiKey] | None:
         header = get_authorization_header(request).split()
@@ -47,7 +46,12 @@ class ApiKeyAuthentication(BaseAuthentication):
             raw_key = header[1].decode("ascii")
         except UnicodeDecodeError as exc:
             raise exceptions.AuthenticationFailed("The API key is not valid.") from exc
-        api_key = api_key_authenticate(raw_key=raw_key, recent=self.recent)
+        # A view that only quotes says so (``api_key_may_be_recent``): then a lookup of the key this
+        # process made in the last second will do (merchants/recent_keys.py says why that is safe
+        # for a quote and for nothing else).
+        view = (request.parser_context or {}).get("view")
+        recent = getattr(view, "api_key_may_be_recent", False)
+        api_key = api_key_authenticate(raw_key=raw_key, recent=recent)
         if api_key is None:
             raise exceptions.AuthenticationFailed("The API key is not valid or has been revoked.")
         return ApiPrincipal(api_key), api_key
@@ -55,9 +59,3 @@ class ApiKeyAuthentication(BaseAuthentication):
     def authenticate_header(self, request: Request) -> str:
         return self.keyword
 
-
-class RecentApiKeyAuthentication(ApiKeyAuthentication):
-    """For quotes only: a lookup of the key this process made in the last second will do
-    (``merchants.recent_keys`` says why that is safe for a quote and for nothing else)."""
-
-    recent = True
