@@ -61,7 +61,7 @@ def world(db) -> World:
 
     plans = []
     for merchant in (lumen, other):
-        campaign = live_campaign(merchant, since=D1 - timedelta(days=5))
+        live_campaign(merchant, since=D1 - timedelta(days=5))
         plans += [commit(merchant, at(D1, hour)) for hour in (9, 10, 11)]
         refund(plans[-1], 100_000, at(D1, 15))
         CampaignFactory(merchant=merchant, name=f"{merchant.name} draft")

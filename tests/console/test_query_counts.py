@@ -37,7 +37,9 @@ def test_the_console_registers_what_operators_need():
     } <= set(REGISTERED)
 
 
-@pytest.mark.parametrize(("app_label", "model_name"), REGISTERED, ids=[f"{a}.{m}" for a, m in REGISTERED])
+@pytest.mark.parametrize(
+    ("app_label", "model_name"), REGISTERED, ids=[f"{a}.{m}" for a, m in REGISTERED]
+)
 def test_changelist_and_change_page_queries_are_bounded(
     app_label, model_name, world, client_for, django_assert_max_num_queries
 ):
