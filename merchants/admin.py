@@ -91,6 +91,7 @@ class MerchantAdmin(BigTableAdmin):
     search_help_text = "A merchant's name (or part of it), its id, or one of its store codes."
     inlines = [MerchantStatusEventInline, StoreInline, MembershipInline, ApiKeyInline]
     actions = ["freeze", "unfreeze", "reconcile_books"]
+    RECONCILE_AT_ONCE = 50  # one merchant's checks each; more at once is the all-books check
 
     def get_fields(self, request: HttpRequest, obj: Merchant | None = None) -> list[str]:
         if obj is None:
@@ -213,9 +214,17 @@ class MerchantAdmin(BigTableAdmin):
 
     @admin.action(description="Reconcile the selected merchants' books", permissions=["reconcile"])
     def reconcile_books(self, request: HttpRequest, queryset: QuerySet[Merchant]) -> HttpResponse:
+        merchants = list(queryset[: self.RECONCILE_AT_ONCE + 1])
+        if len(merchants) > self.RECONCILE_AT_ONCE:
+            self.message_user(
+                request,
+                f"Reconciled the first {self.RECONCILE_AT_ONCE} merchants only; "
+                "use “Reconcile the books” on the settlement runs page for everyone.",
+                messages.WARNING,
+            )
         scopes = [
             (f"{merchant.name} ({merchant.pk})", reconcile(merchant_id=merchant.pk))
-            for merchant in queryset[:50]
+            for merchant in merchants[: self.RECONCILE_AT_ONCE]
         ]
         return reconcile_response(model_admin=self, request=request, scopes=scopes)
 

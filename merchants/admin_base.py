@@ -42,8 +42,9 @@ def money(amount: int | None, currency: str) -> str:
 
 
 class EstimatedCountPaginator(Paginator):
-    """A paginator that never counts a big table: ``COUNT(*)`` over at most ``cap + 1`` rows, and
-    above that the planner's estimate of the filtered query (``estimated`` says which).
+    """A paginator that never counts a big table: where PostgreSQL's planner expects more than
+    ``cap`` rows, its estimate of the filtered query; otherwise ``COUNT(*)`` over at most
+    ``cap + 1`` rows, exact below the cap (``estimated`` says which).
 
     Page links past the real end are harmless: the admin answers them with its "invalid page"
     redirect."""
@@ -56,11 +57,15 @@ class EstimatedCountPaginator(Paginator):
         queryset = self.object_list
         if not isinstance(queryset, QuerySet):
             return super().count
-        exact = queryset.order_by()[: self.cap + 1].count()
-        if exact <= self.cap:
-            return exact
+        # The estimate first (no rows read): a list the planner expects to be long is not
+        # counted at all, so a selective filter never scans far to reach the cap.
+        estimate = _planner_rows(queryset)
+        if estimate <= self.cap:
+            exact = queryset.order_by()[: self.cap + 1].count()
+            if exact <= self.cap:
+                return exact
         self.estimated = True
-        return max(self.cap + 1, _planner_rows(queryset))
+        return max(self.cap + 1, estimate)
 
 
 def _planner_rows(queryset: QuerySet) -> int:

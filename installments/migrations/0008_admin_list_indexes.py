@@ -1,4 +1,5 @@
-"""Indexes for the operators' console: plans and statements of every merchant, newest first.
+"""Indexes for the operators' console: plans and statements of every merchant, newest first, and
+plans by order or consumer reference.
 
 Built CONCURRENTLY, so adding them to a live plans table never blocks checkouts."""
 
@@ -19,6 +20,18 @@ class Migration(migrations.Migration):
         AddIndexConcurrently(
             model_name="plan",
             index=models.Index(fields=["-created_at", "id"], name="plan_created_idx"),
+        ),
+        AddIndexConcurrently(
+            model_name="plan",
+            index=models.Index(fields=["merchant_order_ref"], name="plan_order_ref_idx"),
+        ),
+        AddIndexConcurrently(
+            model_name="plan",
+            index=models.Index(
+                condition=models.Q(("consumer_ref", ""), _negated=True),
+                fields=["consumer_ref"],
+                name="plan_consumer_ref_idx",
+            ),
         ),
         AddIndexConcurrently(
             model_name="statement",

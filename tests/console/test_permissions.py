@@ -290,3 +290,25 @@ def test_campaigns_stay_read_only_even_for_a_superuser(world, client_for):
     url = reverse("admin:campaigns_campaign_change", args=[world.submitted.pk])
     assert client.post(url, {"budget_total": 1}).status_code == 403
     assert Campaign.objects.get(pk=world.submitted.pk).budget_total == 50_000_000
+
+
+@pytest.mark.parametrize(
+    ("group", "shown", "hidden"),
+    [
+        ("reviewer", ["Campaigns", "Merchants"], ["Fee tables", "Settlement runs", "Plans"]),
+        (
+            "finance",
+            ["Fee tables", "Settlement runs", "Plans", "Ledger entries", "Periodic tasks"],
+            ["Memberships", "Users"],
+        ),
+        ("admin", ["Fee tables", "Campaigns", "Memberships", "Users", "Periodic tasks"], []),
+    ],
+)
+def test_each_group_sees_its_part_of_the_console(group, shown, hidden, client_for):
+    page = client_for(group).get("/admin/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    for name in shown:
+        assert f">{name}<" in text, (group, name)
+    for name in hidden:
+        assert f">{name}<" not in text, (group, name)
