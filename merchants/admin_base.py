@@ -100,8 +100,10 @@ class ImmutableAdmin(BigTableAdmin):
 
 
 class ImmutableInline(admin.TabularInline):
-    """An inline nobody can add to, change or delete from."""
+    """An inline nobody can add to, change or delete from. Its rows are shown without their
+    ``str()`` (which for money rows is the raw minor units): the columns say it, formatted."""
 
+    template = "admin/edit_inline/tabular_record.html"
     extra = 0
     max_num = 0
     can_delete = False

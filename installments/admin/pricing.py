@@ -88,6 +88,23 @@ class FeeRateInline(admin.TabularInline):
     extra = 0
     min_num = 1
     fields = ["term", "consumer_rate", "merchant_rate", "min_amount", "max_amount"]
+    template = "admin/edit_inline/tabular_record.html"
+
+    def get_fields(self, request: HttpRequest, obj: FeeTable | None = None):  # type: ignore[no-untyped-def]
+        if _in_force(obj):  # history: shown, amounts formatted
+            return ["term", "consumer_rate", "merchant_rate", "minimum", "maximum"]
+        return self.fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: FeeTable | None = None):  # type: ignore[no-untyped-def]
+        return ["minimum", "maximum"] if _in_force(obj) else []
+
+    @admin.display(description="minimum financed amount")
+    def minimum(self, rate: FeeRate) -> str:
+        return money(rate.min_amount, PLATFORM_CURRENCY)
+
+    @admin.display(description="maximum financed amount")
+    def maximum(self, rate: FeeRate) -> str:
+        return money(rate.max_amount, PLATFORM_CURRENCY)
 
     def has_change_permission(self, request: HttpRequest, obj: FeeTable | None = None) -> bool:
         return not _in_force(obj) and super().has_change_permission(request, obj)

@@ -215,11 +215,12 @@ class SettlementRunAdmin(BigTableAdmin):
             return "no statements"
         return format_html_join(
             "",
-            "<p>{}: {} statements, charges {}, reversals {}, net {}</p>",
+            "<p>{}: {} statement{}, charges {}, reversals {}, net {}</p>",
             (
                 (
                     r["currency"],
                     r["statements"],
+                    "" if r["statements"] == 1 else "s",
                     money(r["charges"], r["currency"]),
                     money(r["reversals"], r["currency"]),
                     money(r["net"], r["currency"]),

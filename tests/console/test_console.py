@@ -176,6 +176,8 @@ def test_settlement_runs_show_status_progress_totals_and_rerun(world, client_for
     text = page.content.decode()
     assert "Completed" in text and "2 / 2 (100 %)" in text
     run = SettlementRun.objects.filter(merchant__isnull=True).get()
+    # Runs made inside a longer transaction still end after they start (wall clock, not now()).
+    assert all(r.duration.total_seconds() >= 0 for r in SettlementRun.objects.all())
     detail = client.get(reverse("admin:installments_settlementrun_change", args=[run.pk]))
     text = detail.content.decode()
     assert "CNY: 2 statements" in text and "Failed batches" in text
@@ -261,3 +263,15 @@ def test_big_lists_count_up_to_a_cap_then_estimate(world, client_for, monkeypatc
     exact = client_for(None).get("/admin/installments/plan/", {"q": str(world.other.pk)})
     assert not exact.context["cl"].paginator.estimated
     assert exact.context["cl"].result_count == 3
+
+
+def test_the_review_queue_lists_submitted_campaigns_and_raises_first(world, client_for):
+    from campaigns.models import Campaign
+    from tests.factories import CampaignFactory
+
+    CampaignFactory(merchant=world.lumen, name="Newest draft")
+    raised = Campaign.objects.filter(merchant=world.other, status="approved").get()
+    Campaign.objects.filter(pk=raised.pk).update(pending_budget_total=raised.budget_total + 1)
+    text = client_for("reviewer").get("/admin/campaigns/campaign/").content.decode()
+    assert text.index("Spring phones") < text.index(raised.name) < text.index("Newest draft")
+    assert "¥" in text and "%" in text  # budget, used and usage
