@@ -233,7 +233,9 @@ class MerchantAdmin(BigTableAdmin):
 class StoreAdmin(BigTableAdmin):
     list_display = ["code", "name", "merchant", "city", "active"]
     list_filter = ["active"]
-    search_fields = ["=code", "name", "city", "=merchant__id"]
+    search_fields = ["=code", "name", "city"]
+    search_help_text = "A store code (exactly), a name or city, or the merchant's id."
+    uuid_search_fields = ["merchant_id"]
     list_select_related = ["merchant"]
     raw_id_fields = ["merchant"]
 
@@ -245,7 +247,9 @@ class StoreAdmin(BigTableAdmin):
 class MembershipAdmin(BigTableAdmin):
     list_display = ["user", "merchant", "role", "created_at"]
     list_filter = ["role"]
-    search_fields = ["user__username", "user__email", "=merchant__id"]
+    search_fields = ["user__username", "user__email"]
+    search_help_text = "A username or e-mail, or the merchant's id."
+    uuid_search_fields = ["merchant_id"]
     list_select_related = ["user", "merchant"]
     raw_id_fields = ["user", "merchant"]
 
@@ -254,7 +258,9 @@ class MembershipAdmin(BigTableAdmin):
 class ApiKeyAdmin(BigTableAdmin):
     list_display = ["prefix", "merchant", "mode", "created_at", "last_used_at", "revoked_at"]
     list_filter = ["mode"]
-    search_fields = ["=prefix", "=merchant__id"]
+    search_fields = ["=prefix"]
+    search_help_text = "A key prefix (exactly), or the merchant's id."
+    uuid_search_fields = ["merchant_id"]
     list_select_related = ["merchant"]
     readonly_fields = [
         "merchant",

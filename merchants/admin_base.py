@@ -13,14 +13,16 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import connections
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
@@ -59,7 +61,10 @@ class EstimatedCountPaginator(Paginator):
             return super().count
         # The estimate first (no rows read): a list the planner expects to be long is not
         # counted at all, so a selective filter never scans far to reach the cap.
-        estimate = _planner_rows(queryset)
+        try:
+            estimate = _planner_rows(queryset)
+        except EmptyResultSet:  # a search that cannot match (``queryset.none()``)
+            return 0
         if estimate <= self.cap:
             exact = queryset.order_by()[: self.cap + 1].count()
             if exact <= self.cap:
@@ -79,11 +84,36 @@ def _planner_rows(queryset: QuerySet) -> int:
 
 
 class BigTableAdmin(admin.ModelAdmin):
-    """A list over a table that grows without bound: no full counts, no facet counts."""
+    """A list over a table that grows without bound: no full counts, no facet counts, and ids
+    searched exactly.
+
+    A search term that is a UUID matches ``uuid_search_fields`` exactly (indexed columns; the
+    admin's own ``=field`` search would compare ``upper(field::text)`` and read the whole table);
+    any other term goes to ``search_fields``, or matches nothing when ``search_text`` is off."""
 
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
+    uuid_search_fields: Sequence[str] = ()
+    search_text = True
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        term = search_term.strip()
+        if term and self.uuid_search_fields:
+            try:
+                ident = uuid.UUID(term)
+            except ValueError:
+                pass
+            else:
+                condition = Q.create(
+                    [(field, ident) for field in self.uuid_search_fields], connector=Q.OR
+                )
+                return queryset.filter(condition), False
+            if not self.search_text:
+                return queryset.none(), False
+        return super().get_search_results(request, queryset, search_term)
 
 
 class ImmutableAdmin(BigTableAdmin):

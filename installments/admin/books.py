@@ -403,8 +403,10 @@ class LedgerAccountAdmin(ImmutableAdmin):
     list_display = ["merchant", "kind", "currency", "balance_shown"]
     list_filter = ["kind", "currency"]
     list_select_related = ["merchant"]
-    search_fields = ["=merchant__id"]
+    search_fields = ["=merchant__id"]  # shows the search box; searched by uuid_search_fields
     search_help_text = "A merchant's id."
+    uuid_search_fields = ["merchant_id"]
+    search_text = False
     ordering = ["merchant_id", "kind", "currency"]
     fields = ["merchant", "kind", "currency", "balance_shown"]
     readonly_fields = fields

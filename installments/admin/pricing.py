@@ -23,7 +23,7 @@ from django.utils.html import format_html
 from installments.ledger import business_date_of
 from installments.models import FeeRate, FeeTable, MerchantFeeOverride, PlatformSettings
 from installments.selectors import fee_table_preview
-from merchants.admin_base import money
+from merchants.admin_base import BigTableAdmin, money
 from merchants.currencies import CURRENCIES
 
 # Pricing is the platform's: its limits and thresholds are in the platform's currency.
@@ -35,7 +35,7 @@ def _in_force(obj: FeeTable | PlatformSettings | MerchantFeeOverride | None) -> 
     return obj is not None and obj.pk is not None and obj.effective_from <= timezone.now()
 
 
-class VersionAdmin(admin.ModelAdmin):
+class VersionAdmin(BigTableAdmin):
     """A pricing version: read-only once in force, and it records who made it."""
 
     form: type[forms.ModelForm]
@@ -248,7 +248,9 @@ class MerchantFeeOverrideAdmin(VersionAdmin):
         "effective_until",
     ]
     list_filter = ["term"]
-    search_fields = ["merchant__name", "=merchant__id"]
+    search_fields = ["merchant__name"]
+    search_help_text = "A merchant's name (or part of it), or its id."
+    uuid_search_fields = ["merchant_id"]
     list_select_related = ["merchant", "created_by"]
     raw_id_fields = ["merchant"]
 

@@ -108,7 +108,9 @@ class SettlementRunAdmin(BigTableAdmin):
     ]
     list_filter = ["status", ("business_date", admin.DateFieldListFilter)]
     list_select_related = ["merchant"]
-    search_fields = ["=merchant__id", "requested_by"]
+    search_fields = ["=requested_by"]
+    search_help_text = "A merchant's id, or who requested the run (exactly)."
+    uuid_search_fields = ["merchant_id"]
     raw_id_fields = ["merchant"]
     inlines = [SettlementBatchInline]
     actions = ["rerun", "rerun_all_merchants", "rerun_one_merchant", "reconcile_books"]
@@ -391,8 +393,10 @@ class StatementAdmin(ImmutableAdmin):
         "csv",
     ]
     list_filter = [("business_date", admin.DateFieldListFilter), "currency"]
-    search_fields = ["=merchant__id"]
+    search_fields = ["=merchant__id"]  # shows the search box; searched by uuid_search_fields
     search_help_text = "A merchant's id."
+    uuid_search_fields = ["merchant_id"]
+    search_text = False
     list_select_related = ["merchant"]
     inlines = [StatementLineInline]
     fields = [

@@ -275,3 +275,22 @@ def test_the_review_queue_lists_submitted_campaigns_and_raises_first(world, clie
     text = client_for("reviewer").get("/admin/campaigns/campaign/").content.decode()
     assert text.index("Spring phones") < text.index(raised.name) < text.index("Newest draft")
     assert "¥" in text and "%" in text  # budget, used and usage
+
+
+def test_lists_search_merchant_ids_exactly(world, client_for):
+    from installments.models import Statement
+
+    client = client_for("admin")
+    lumen = str(world.lumen.pk)
+    page = client.get("/admin/installments/statement/", {"q": lumen})
+    assert {s.merchant_id for s in page.context["cl"].result_list} == {world.lumen.pk}
+    assert page.context["cl"].result_count == Statement.objects.filter(merchant=world.lumen).count()
+    assert (
+        client.get("/admin/installments/statement/", {"q": "Lumen"}).context["cl"].result_count == 0
+    )
+    stores = client.get("/admin/merchants/store/", {"q": lumen}).context["cl"].result_list
+    assert {s.merchant_id for s in stores} == {world.lumen.pk} and len(stores) == 2
+    by_code = client.get("/admin/merchants/store/", {"q": "lum-sh-01"}).context["cl"]
+    assert [s.code for s in by_code.result_list] == ["LUM-SH-01"]
+    keys = client.get("/admin/merchants/apikey/", {"q": lumen}).context["cl"]
+    assert keys.result_count == 2
