@@ -110,6 +110,15 @@ class Plan(models.Model):
         indexes = [
             models.Index(fields=["merchant", "test", "-created_at"], name="plan_list_idx"),
             models.Index(fields=["merchant", "campaign", "status"], name="plan_campaign_idx"),
+            # The operators' console lists every merchant's plans newest first (the admin's
+            # changelist on millions of plans reads the first page from this, never sorts).
+            models.Index(fields=["-created_at", "id"], name="plan_created_idx"),
+            # Operators find a plan by its order or consumer reference without knowing the
+            # merchant (support calls); most plans have no consumer reference.
+            models.Index(fields=["merchant_order_ref"], name="plan_order_ref_idx"),
+            models.Index(
+                fields=["consumer_ref"], condition=~Q(consumer_ref=""), name="plan_consumer_ref_idx"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.conf import settings
+from django.utils import timezone
 
 from config.prepared import Statement, fetch_prepared
-from installments.calculator import Rounding
+from installments.calculator import Rounding, price_plan
 from installments.models import FeeTable
 
 
@@ -182,3 +183,69 @@ def recent_pricing_remember(
 def recent_pricing_forget(**_: object) -> None:
     """Forget every recent read (a signal receiver too: pricing inputs were saved or deleted)."""
     _recent_pricing.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class TermPreview:
+    """What one term of a fee table means for a sample price (DESIGN.md §3.2, priced by the
+    calculator): the consumer's fee and APR with no campaign, and what a merchant pays to make
+    the term free. ``in_limits`` is False when the sample is outside the term's amount limits
+    (the term would not be offered; the figures show what it would cost anyway)."""
+
+    term: int
+    consumer_rate: Decimal
+    merchant_rate: Decimal
+    min_amount: int
+    max_amount: int
+    in_limits: bool
+    consumer_fee: int
+    apr: str
+    total_payable: int
+    first_installment: int
+    later_installments: int
+    merchant_cost_free: int
+    first_due: date
+
+
+def fee_table_preview(
+    *, fee_table: FeeTable, principal: int, purchase_date: date
+) -> list[TermPreview]:
+    """Every term of ``fee_table`` priced for ``principal`` bought on ``purchase_date``, with the
+    statement and due days and rounding of the platform settings in force when the table starts."""
+    settings_at = max(fee_table.effective_from, timezone.now())
+    try:
+        platform = platform_settings_in_force(at=settings_at)
+    except NoPricingInForce:
+        platform = PlatformParameters(1, 10, Rounding.HALF_UP, 0, 0)
+    previews = []
+    for rate in fee_table.rates.order_by("term"):
+        common = {
+            "principal": principal,
+            "term": rate.term,
+            "consumer_rate": rate.consumer_rate,
+            "merchant_rate": rate.merchant_rate,
+            "purchase_date": purchase_date,
+            "statement_day": platform.statement_day,
+            "due_day": platform.due_day,
+            "rounding": platform.rounding,
+        }
+        paid = price_plan(share_bp=0, **common)
+        free = price_plan(share_bp=10_000, with_apr=False, **common)
+        previews.append(
+            TermPreview(
+                term=rate.term,
+                consumer_rate=rate.consumer_rate,
+                merchant_rate=rate.merchant_rate,
+                min_amount=rate.min_amount,
+                max_amount=rate.max_amount,
+                in_limits=rate.min_amount <= principal <= rate.max_amount,
+                consumer_fee=paid.consumer_fee,
+                apr=paid.apr or "0.00",
+                total_payable=paid.total_payable,
+                first_installment=paid.schedule[0].amount,
+                later_installments=paid.schedule[-1].amount,
+                merchant_cost_free=free.merchant_subsidy,
+                first_due=paid.schedule[0].due_date,
+            )
+        )
+    return previews

@@ -264,13 +264,16 @@ def settlement_batch_failed(*, batch_id: int, error: str) -> None:
 
 
 def _finish(run_id: int) -> None:
-    """Close the run once no batch is pending or running (completed, or with failures)."""
+    """Close the run once no batch is pending or running (completed, or with failures).
+
+    ``clock_timestamp()``, not ``now()``: ``now()`` is when the transaction began, which for a
+    run closed in the transaction that made it is before its ``started_at``."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
             UPDATE installments_settlementrun r
                SET status = CASE WHEN r.merchants_failed > 0 THEN 'failed' ELSE 'completed' END,
-                   finished_at = now()
+                   finished_at = clock_timestamp()
              WHERE r.id = %s AND r.status = 'running'
                AND NOT EXISTS (SELECT 1 FROM installments_settlementbatch b
                                 WHERE b.run_id = r.id AND b.status IN ('pending', 'running'))

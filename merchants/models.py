@@ -49,7 +49,11 @@ class Merchant(models.Model):
                 name="merchant_frozen_has_time",
             ),
         ]
-        indexes = [models.Index(Lower("name"), name="merchant_name_lower_idx")]
+        indexes = [
+            models.Index(Lower("name"), name="merchant_name_lower_idx"),
+            # The operators' console lists merchants in their ordering (name, id).
+            models.Index(fields=["name", "id"], name="merchant_name_id_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -60,6 +64,40 @@ class Merchant(models.Model):
 
     def paid_installments_enabled(self, term: int) -> bool:
         return term not in self.paid_terms_disabled
+
+
+class MerchantStatusEvent(models.Model):
+    """The record of a freeze or an unfreeze: who did it, when and why (DESIGN.md §6, §8).
+
+    Append-only: the merchant row keeps only its current state, this keeps the history."""
+
+    class Action(models.TextChoices):
+        FROZEN = "frozen", "Frozen"
+        UNFROZEN = "unfrozen", "Unfrozen"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="status_events")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    reason = models.TextField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(action__in=["frozen", "unfrozen"]), name="merchant_event_action_valid"
+            ),
+            models.CheckConstraint(condition=~Q(reason=""), name="merchant_event_has_reason"),
+        ]
+        indexes = [
+            models.Index(fields=["merchant", "-created_at"], name="merchant_event_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} by {self.actor_label or 'the platform'}"
 
 
 class Store(models.Model):

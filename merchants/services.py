@@ -25,7 +25,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from merchants.currencies import CURRENCIES
 from merchants.errors import DomainError
-from merchants.models import ApiKey, Membership, Merchant, Store
+from merchants.models import ApiKey, Membership, Merchant, MerchantStatusEvent, Store
 from merchants.recent_keys import recent_keys_forget
 
 logger = logging.getLogger(__name__)
@@ -97,26 +97,66 @@ def user_get_or_create_by_email(*, email: str) -> AbstractBaseUser:
     return user
 
 
-def merchant_freeze(*, merchant: Merchant, reason: str) -> Merchant:
+@transaction.atomic
+def merchant_freeze(
+    *, merchant: Merchant, reason: str, actor: AbstractBaseUser | None = None
+) -> Merchant:
     """Freeze a merchant: its campaigns stop being offered and it can start nothing new (§6, §8).
 
-    Nothing is deleted; voids, refunds and reads keep working."""
-    if not reason.strip():
-        raise DomainError.validation("reason", "Say why the merchant is frozen.")
-    Merchant.objects.filter(pk=merchant.pk).update(
-        status=Merchant.Status.FROZEN,
-        frozen_reason=reason.strip(),
-        frozen_at=timezone.now(),
-        updated_at=timezone.now(),
+    Nothing is deleted; voids, refunds and reads keep working. The reason and who gave it are
+    recorded (``MerchantStatusEvent``); freezing a frozen merchant is refused."""
+    return _merchant_status_set(
+        merchant=merchant,
+        frozen=True,
+        reason=reason,
+        actor=actor,
+        empty="Say why the merchant is frozen.",
     )
-    recent_keys_forget()
-    merchant.refresh_from_db()
-    return merchant
 
 
-def merchant_unfreeze(*, merchant: Merchant) -> Merchant:
+@transaction.atomic
+def merchant_unfreeze(
+    *, merchant: Merchant, reason: str, actor: AbstractBaseUser | None = None
+) -> Merchant:
+    """Unfreeze a merchant, recording why and who; unfreezing an active merchant is refused."""
+    return _merchant_status_set(
+        merchant=merchant,
+        frozen=False,
+        reason=reason,
+        actor=actor,
+        empty="Say why the merchant is unfrozen.",
+    )
+
+
+def _merchant_status_set(
+    *, merchant: Merchant, frozen: bool, reason: str, actor: AbstractBaseUser | None, empty: str
+) -> Merchant:
+    reason = reason.strip()
+    if not reason:
+        raise DomainError.validation("reason", empty)
+    errors = _text_errors(reason=(reason, 2000))
+    if errors:
+        raise DomainError("validation_error", "The reason is not valid.", errors=errors)
+    # The row lock makes two operators' concurrent clicks one change and one refusal.
+    locked = Merchant.objects.select_for_update().get(pk=merchant.pk)
+    if locked.is_frozen == frozen:
+        raise DomainError(
+            "invalid_transition",
+            f"{locked.name} is already {'frozen' if frozen else 'active'}.",
+        )
+    now = timezone.now()
     Merchant.objects.filter(pk=merchant.pk).update(
-        status=Merchant.Status.ACTIVE, frozen_reason="", frozen_at=None, updated_at=timezone.now()
+        status=Merchant.Status.FROZEN if frozen else Merchant.Status.ACTIVE,
+        frozen_reason=reason if frozen else "",
+        frozen_at=now if frozen else None,
+        updated_at=now,
+    )
+    MerchantStatusEvent.objects.create(
+        merchant=locked,
+        action=MerchantStatusEvent.Action.FROZEN if frozen else MerchantStatusEvent.Action.UNFROZEN,
+        reason=reason,
+        actor=actor,
+        actor_label=f"operator {actor.get_username()}" if actor is not None else "",
     )
     recent_keys_forget()
     merchant.refresh_from_db()

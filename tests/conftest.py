@@ -3,7 +3,8 @@ import pytest
 
 def _restore_default_pricing() -> None:
     """A transactional test ends with a flush, which also empties the rows that data migrations
-    wrote (the default fee table and settings); put them back so test order never matters."""
+    wrote (the default fee table and settings, the operators' groups); put them back so test
+    order never matters."""
     import importlib
 
     from django.apps import apps
@@ -13,6 +14,11 @@ def _restore_default_pricing() -> None:
     if not PlatformSettings.objects.exists():
         migration = importlib.import_module("installments.migrations.0002_default_pricing")
         migration.create_defaults(apps, None)
+    from django.contrib.auth.models import Group
+
+    if not Group.objects.filter(name="reviewer").exists():
+        migration = importlib.import_module("merchants.migrations.0003_operator_groups")
+        migration.operator_groups_create(apps, None)
 
 
 @pytest.fixture(autouse=True)

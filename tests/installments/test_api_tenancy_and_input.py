@@ -980,7 +980,7 @@ def test_a_403_is_not_stored(frozen, merchant):
     client, _, pending_quote = frozen
     body, key = plan_body(pending_quote), new_key()
     assert_problem(post(client, "/api/v1/plans", body, key=key), 403, "merchant_frozen")
-    merchant_unfreeze(merchant=merchant)
+    merchant_unfreeze(merchant=merchant, reason="review closed")
     retried = post(client, "/api/v1/plans", body, key=key)
     assert retried.status_code == 201, retried.content
     assert "Idempotent-Replayed" not in retried

@@ -64,7 +64,7 @@ class TestFreeze:
         assert merchant.is_frozen
         assert merchant.frozen_reason == "chargeback fraud review"
         assert merchant.frozen_at is not None
-        merchant_unfreeze(merchant=merchant)
+        merchant_unfreeze(merchant=merchant, reason="review closed")
         assert not merchant.is_frozen
         assert merchant.frozen_at is None
 
