@@ -19,6 +19,10 @@ Statement = tuple[str, Mapping[str, object]]
 def fetch_prepared_many(statements: Sequence[Statement]) -> list[list[tuple]]:
     """Run each ``(sql, params)`` (named ``%(name)s`` placeholders) as a prepared statement, all in
     one pipeline; the rows of each, in order."""
+    # Django's own cursors check a kept connection once per request (CONN_HEALTH_CHECKS) before
+    # using it; this path skips the cursor, so it asks for that check itself: a connection that
+    # PostgreSQL closed while idle (a restart, pg_terminate_backend) is replaced, not failed on.
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
     raw = connection.connection
     with connection.wrap_database_errors:
