@@ -227,10 +227,18 @@ class Product:
     """``config.settings.production`` on the private PostgreSQL and Redis: ``manage.py``, gunicorn
     (``gunicorn.conf.py``) and Celery workers, each logging JSON lines to a file of ``folder``."""
 
-    def __init__(self, *, postgres: PrivatePostgres, redis: PrivateRedis, folder: Path) -> None:
+    def __init__(
+        self,
+        *,
+        postgres: PrivatePostgres | None,
+        redis: PrivateRedis,
+        folder: Path,
+        database_url: str | None = None,
+    ) -> None:
         self.postgres = postgres
         self.redis = redis
         self.folder = folder
+        self.database_url = database_url or (postgres.url if postgres else "")
 
     def env(self, **extra: str) -> dict[str, str]:
         drop = {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "SECRET_KEY", "PORT"}
@@ -238,7 +246,7 @@ class Product:
             **{k: v for k, v in os.environ.items() if k not in drop},
             "DJANGO_SETTINGS_MODULE": "config.settings.production",
             "SECRET_KEY": SECRET,
-            "DATABASE_URL": self.postgres.url,
+            "DATABASE_URL": self.database_url,
             "CELERY_BROKER_URL": self.redis.url(0),
             "REDIS_URL": self.redis.url(1),
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
@@ -272,11 +280,13 @@ class Product:
         )
         return json.loads(done.stdout.strip().splitlines()[-1])
 
-    def web(self, *, workers: int = 2, threads: int = 4) -> Web:
-        return Web(self, workers=workers, threads=threads)
+    def web(self, *, workers: int = 2, threads: int = 4, **env: str) -> Web:
+        return Web(self, workers=workers, threads=threads, env=env)
 
     def sql(self, query: str, params: Any = None) -> list[tuple]:
-        with self.postgres.connect() as conn:
+        with psycopg.connect(
+            self.database_url, autocommit=True, application_name="resilience test"
+        ) as conn:
             return conn.execute(query, params).fetchall()
 
     def check_books(self) -> None:
@@ -295,7 +305,9 @@ class Product:
 class Web:
     """gunicorn on a port of its own, with the production configuration file."""
 
-    def __init__(self, product: Product, *, workers: int, threads: int) -> None:
+    def __init__(
+        self, product: Product, *, workers: int, threads: int, env: dict[str, str] | None = None
+    ) -> None:
         self.product = product
         self.port = free_port()
         self.log = product.folder / f"gunicorn-{self.port}.log"
@@ -305,6 +317,7 @@ class Web:
             WEB_CONCURRENCY=str(workers),
             GUNICORN_THREADS=str(threads),
             GUNICORN_GRACEFUL_TIMEOUT="5",
+            **(env or {}),
         )
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
