@@ -1,5 +1,9 @@
 """Probes for load balancers: ``/healthz`` (the process answers) and ``/readyz`` (it can serve).
 
+Both are answered by ``ProbeMiddleware``, ahead of the host check, the HTTPS redirect and the rest:
+load balancers probe each instance by its address over plain HTTP, which ``ALLOWED_HOSTS`` would
+refuse (400) and ``SECURE_SSL_REDIRECT`` would redirect.
+
 ``/readyz`` checks that PostgreSQL answers and every migration is applied, and that each Redis the
 deployment uses answers (the cache that holds the API's rate limits, and the Celery broker when it
 is Redis). It answers within about a second whatever is down (Redis clients give up after 1 s,
@@ -11,12 +15,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import redis
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 logger = logging.getLogger(__name__)
 
@@ -104,3 +109,19 @@ def readyz(request: HttpRequest) -> JsonResponse:
         logger.warning("not ready: %s", checks)
         response._has_been_logged = True  # said above; Django would log the 503 as an error too
     return response
+
+
+class ProbeMiddleware:
+    """Answers ``GET``/``HEAD`` ``/healthz`` and ``/readyz`` before any other middleware but the
+    request id's (see the module's docstring)."""
+
+    PROBES = {"/healthz": healthz, "/readyz": readyz}
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        probe = self.PROBES.get(request.path_info)
+        if probe is not None and request.method in ("GET", "HEAD"):
+            return probe(request)
+        return self.get_response(request)

@@ -300,3 +300,15 @@ def test_a_settlement_run_started_while_the_broker_is_down_is_left_to_the_sweep(
     # The broker is back: the sweep (eager here, as without a broker) enqueues and settles them.
     assert settlement_sweep(now=run.started_at + timedelta(hours=1)) == 2
     assert SettlementRun.objects.get(pk=run.pk).status == "completed"
+
+
+@pytest.mark.django_db
+def test_probes_answer_a_load_balancer_that_asks_by_address_over_http(settings, client):
+    settings.ALLOWED_HOSTS = ["pay.example.com"]
+    settings.SECURE_SSL_REDIRECT = True
+    for path in ("/healthz", "/readyz"):
+        response = client.get(path, HTTP_HOST="10.0.3.7:8000")
+        assert response.status_code == 200, (path, response.content)
+        assert response["X-Request-ID"]
+    assert client.get("/api/v1/plans", HTTP_HOST="10.0.3.7:8000").status_code == 400
+    assert client.get("/api/v1/plans", HTTP_HOST="pay.example.com").status_code == 301

@@ -42,6 +42,8 @@ MIDDLEWARE = [
     # First: every response (redirects and errors too) carries the request id, and every log line
     # written while the request runs (config.observability).
     "config.observability.RequestIdMiddleware",
+    # /healthz and /readyz, answered before the host check and the HTTPS redirect (config.health).
+    "config.health.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "backoffice.security.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -203,7 +205,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # (kombu's default is every 100 s, whatever the timeout).
     "unacked_restore_interval": max(1, min(60, _VISIBILITY_TIMEOUT // 10)),
     "unacked_restore_throttle": 1,
+    # A broker that hangs (rather than refusing) must not hang a request that enqueues a task:
+    # each command gives up after 3 s (more than the workers' 1 s BRPOP).
     "socket_connect_timeout": 2,
+    "socket_timeout": 3,
+    "socket_keepalive": True,
 }
 # A request that enqueues a task while the broker is down gives up quickly (and says so) instead of
 # hanging; what it enqueues has a sweep that catches it up (alerts, settlement batches).
