@@ -20,7 +20,8 @@ def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
-# Where to listen: all interfaces of a container, or what PORT says (Heroku-style platforms).
+# Where to listen: every interface on PORT (8000; Heroku-style platforms set it), or GUNICORN_BIND
+# (an address:port or unix:/path).
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
 workers = _int("WEB_CONCURRENCY", max(2, multiprocessing.cpu_count()))
 worker_class = "gthread"

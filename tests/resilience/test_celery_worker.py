@@ -22,8 +22,10 @@ import psycopg
 import pytest
 import redis
 from django.db import close_old_connections, connection
+from django.db.models import F
 from django.utils import timezone
 
+from campaigns.models import Campaign
 from installments.reconcile import reconcile
 from installments.settlement import settlement_run_for_date
 from installments.settlement_models import SettlementBatch, SettlementRun, Statement
@@ -207,6 +209,7 @@ def test_a_worker_killed_mid_batch_and_the_redelivered_batch_finishes_the_run(
     assert finished["settlements"] == 3
     assert all(day == D1 for _, day in finished["marked"])
     assert reconcile().ok
+    assert not Campaign.objects.filter(budget_used__gt=F("budget_total")).exists()
 
 
 def test_the_request_id_of_a_checkout_reaches_the_task_it_started(
