@@ -138,7 +138,14 @@ def alert_email_send(*, alert_id: int) -> bool:
         alert.emailed_at = timezone.now()
         alert.recipients = recipients
         alert.save(update_fields=["emailed_at", "recipients"])
-        return True
+    logger.info(
+        "budget alert %s of campaign %s e-mailed to %d recipient(s)",
+        alert.kind,
+        alert.campaign_id,
+        len(recipients),
+        extra={"alert_id": alert.pk, "campaign_id": str(alert.campaign_id)},
+    )
+    return True
 
 
 def alerts_sweep(*, now: datetime | None = None, batch_size: int = 500) -> dict[str, int]:

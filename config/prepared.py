@@ -11,14 +11,31 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import psycopg
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 
 Statement = tuple[str, Mapping[str, object]]
 
 
 def fetch_prepared_many(statements: Sequence[Statement]) -> list[list[tuple]]:
     """Run each ``(sql, params)`` (named ``%(name)s`` placeholders) as a prepared statement, all in
-    one pipeline; the rows of each, in order."""
+    one pipeline; the rows of each, in order.
+
+    A kept connection that PostgreSQL closed while it sat idle (a restart, ``pg_terminate_backend``)
+    is replaced and the reads run again, once, when no transaction is open: these are reads, so
+    running them twice changes nothing. That is what Django's per-request health check
+    (``CONN_HEALTH_CHECKS``) buys its own cursors, without its ``SELECT 1`` round trip on every
+    quote. Inside a transaction the check already ran when it began (``set_autocommit``)."""
+    try:
+        return _fetch(statements)
+    except (OperationalError, InterfaceError):
+        raw = connection.connection
+        if connection.in_atomic_block or (raw is not None and not raw.broken and not raw.closed):
+            raise
+        connection.close()
+        return _fetch(statements)
+
+
+def _fetch(statements: Sequence[Statement]) -> list[list[tuple]]:
     connection.ensure_connection()
     raw = connection.connection
     with connection.wrap_database_errors:

@@ -2,7 +2,10 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from config import health
+from config import health, outages
+
+# An outage (PostgreSQL, Redis, the broker) that escapes a view answers 503, not 500.
+handler500 = outages.server_error
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -199,7 +199,13 @@ def _enqueue(batch_ids: list[int]) -> None:
     from installments.tasks import settle_batch_task
 
     for batch_id in batch_ids:
-        settle_batch_task.delay(batch_id)
+        try:
+            settle_batch_task.delay(batch_id)
+        except Exception:
+            # The broker is down. The run and its batches are committed: the sweep (every five
+            # minutes, on beat) enqueues batches that no worker has started.
+            logger.exception("could not enqueue settlement batch %s; the sweep will", batch_id)
+            return
 
 
 def settlement_batch_settle(*, batch_id: int) -> bool:

