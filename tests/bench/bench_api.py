@@ -219,6 +219,10 @@ class Server:
             "60",
             "--graceful-timeout",
             "5",
+            # gunicorn also reads the production gunicorn.conf.py from the working folder; never
+            # recycle a worker during a run (its CPU would be lost from the measurement).
+            "--max-requests",
+            "0",
             "--log-level",
             "warning",
             "--error-logfile",
