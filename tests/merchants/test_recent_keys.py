@@ -118,3 +118,13 @@ def test_a_rate_changed_elsewhere_may_be_quoted_for_a_moment_but_the_commit_repr
     assert problem["code"] == "offer_changed"
     with override_settings(API_KEY_RECENT_SECONDS=0):
         assert _consumer_fee(_quote(client).json()) > _consumer_fee(quote)
+
+
+def test_a_merchant_saved_in_this_process_reaches_the_next_quote(client, merchant):
+    """The admin saves merchants with ``save()``, not through the services."""
+    assert _quote(client).status_code == 200
+    merchant.status = Merchant.Status.FROZEN
+    merchant.frozen_reason = "Saved in the admin"
+    merchant.frozen_at = timezone.now()
+    merchant.save()
+    assert _quote(client).status_code == 403
