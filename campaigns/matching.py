@@ -242,8 +242,14 @@ _CACHE_LIMIT = 4096
 _definitions: dict[uuid.UUID, tuple[int | None, dict[int, CampaignDefinition]]] = {}
 
 
+# campaign id (int) -> (definition, the fresh figures, the LiveCampaign built from them).
+_LIVE_BUILT_LIMIT = 100_000
+_live_built: dict[int, tuple[CampaignDefinition, tuple, LiveCampaign]] = {}
+
+
 def definitions_cache_clear() -> None:
     _definitions.clear()
+    _live_built.clear()
 
 
 def live_budgets_statement(
@@ -307,32 +313,55 @@ def live_campaigns_from_rows(merchant_id: uuid.UUID, rows: list[tuple]) -> list[
     definitions = _cached_definitions(merchant_id, version, [row[1] for row in live])
     campaigns = []
     for _, pk, remaining, cap_remaining, consumer_plans, refusal_alerted in live:
-        d = definitions.get(pk.int)
+        key = pk.int
+        d = definitions.get(key)
         if d is None:
             continue  # deleted between the two reads: not live any more
-        campaigns.append(
-            LiveCampaign(
-                id=pk,
-                name=d.name,
-                starts_at=d.starts_at,
-                created_at=d.created_at,
-                all_products=d.all_products,
-                categories=d.categories,
-                skus=d.skus,
-                exclude_skus=d.exclude_skus,
-                stores=d.stores,
-                channels=d.channels,
-                min_amount=d.min_amount,
-                max_amount=d.max_amount,
-                budget_remaining=remaining,
-                daily_cap_remaining=cap_remaining,
-                per_consumer_limit=d.per_consumer_limit,
-                consumer_plans=consumer_plans,
-                stacks_with_government_subsidy=d.stacks_with_government_subsidy,
-                refusal_alerted=refusal_alerted,
-                tiers=d.tiers,
+        # Between two quotes a campaign's definition and budget rarely move: the LiveCampaign built
+        # from the same definition and the same fresh figures is reused, not built again.
+        seen = _live_built.get(key)
+        if (
+            seen is not None
+            and seen[0] is d
+            and seen[1]
+            == (
+                remaining,
+                cap_remaining,
+                consumer_plans,
+                refusal_alerted,
             )
+        ):
+            campaigns.append(seen[2])
+            continue
+        campaign = LiveCampaign(
+            id=pk,
+            name=d.name,
+            starts_at=d.starts_at,
+            created_at=d.created_at,
+            all_products=d.all_products,
+            categories=d.categories,
+            skus=d.skus,
+            exclude_skus=d.exclude_skus,
+            stores=d.stores,
+            channels=d.channels,
+            min_amount=d.min_amount,
+            max_amount=d.max_amount,
+            budget_remaining=remaining,
+            daily_cap_remaining=cap_remaining,
+            per_consumer_limit=d.per_consumer_limit,
+            consumer_plans=consumer_plans,
+            stacks_with_government_subsidy=d.stacks_with_government_subsidy,
+            refusal_alerted=refusal_alerted,
+            tiers=d.tiers,
         )
+        if len(_live_built) >= _LIVE_BUILT_LIMIT:
+            _live_built.clear()
+        _live_built[key] = (
+            d,
+            (remaining, cap_remaining, consumer_plans, refusal_alerted),
+            campaign,
+        )
+        campaigns.append(campaign)
     return campaigns
 
 

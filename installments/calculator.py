@@ -454,6 +454,9 @@ def price_plan(
     return _price(terms, principal, term, eligible, with_apr)
 
 
+_DUE_DATES: dict[tuple[date, int, int, int], list[date]] = {}
+
+
 def _price(
     terms: _Terms,
     principal: int,
@@ -481,7 +484,13 @@ def _price(
     principal_first = principal - principal_rest * (term - 1)
     fee_rest = fee // term
     fee_first = fee - fee_rest * (term - 1)
-    dates = _due_dates(terms.purchase_date, term, terms.statement_day, terms.due_day)
+    dates_key = (terms.purchase_date, term, terms.statement_day, terms.due_day)
+    dates = _DUE_DATES.get(dates_key)
+    if dates is None:  # the same few per day: every quote prices today's purchase on 3, 6, 12
+        dates = _due_dates(*dates_key)
+        if len(_DUE_DATES) >= 4096:
+            _DUE_DATES.clear()
+        _DUE_DATES[dates_key] = dates
     schedule = [_installment(1, dates[0], principal_first, fee_first)]
     schedule += [
         _installment(k, dates[k - 1], principal_rest, fee_rest) for k in range(2, term + 1)
