@@ -6,6 +6,8 @@ import sys
 
 
 def main() -> None:
+    # Development's default. Production names its settings on every command (Procfile,
+    # docker-compose.yml, the image, README.md's Production).
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     from django.core.management import execute_from_command_line
 

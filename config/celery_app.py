@@ -11,6 +11,8 @@ from celery.signals import setup_logging
 
 from config.observability import connect_celery_signals
 
+# Development's default (`make worker`, `make beat`). Production's worker and beat name
+# config.settings.production (Procfile, docker-compose.yml, the image, README.md's Production).
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("installments_platform")

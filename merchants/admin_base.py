@@ -26,21 +26,36 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from installments.reconcile import CHECKS, ReconcileReport
-from merchants.currencies import CURRENCIES, currency_format
+from merchants.currencies import CURRENCIES, currency_format, currency_format_coded
 
 # Lists count rows exactly up to this many; above it the count is the planner's estimate.
 EXACT_COUNT_CAP = 10_000
 
 
-def money(amount: int | None, currency: str) -> str:
-    """An amount in minor units shown with its currency; the stored integer in the tooltip."""
+def money(amount: int | None, currency: str, *, coded: bool = False) -> str:
+    """An amount in minor units shown with its currency; the stored integer in the tooltip.
+    ``coded`` shows the ISO code instead of the symbol (``CNY 5,999.00``)."""
     if amount is None:
         return "—"
-    text = currency_format(amount, currency) if currency in CURRENCIES else f"{amount} {currency}"
+    if currency not in CURRENCIES:
+        text = f"{amount} {currency}"
+    else:
+        text = (currency_format_coded if coded else currency_format)(amount, currency)
     return format_html('<span title="{} minor units">{}</span>', amount, text)
+
+
+def money_per_currency(amounts: Sequence[tuple[str, int]]) -> str:
+    """Amounts of several currencies, never added together: ``¥449.93`` for one currency,
+    ``CNY 449.93 · JPY 7,500`` (codes: symbols are ambiguous) for more; "—" for none."""
+    if not amounts:
+        return "—"
+    coded = len({currency for currency, _ in amounts}) > 1
+    return format_html_join(
+        " · ", "{}", ((money(amount, currency, coded=coded),) for currency, amount in amounts)
+    )
 
 
 class EstimatedCountPaginator(Paginator):

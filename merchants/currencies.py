@@ -42,10 +42,21 @@ CURRENCY_CHOICES = [(code, code) for code in sorted(CURRENCIES)]
 
 def currency_format(amount_minor: int, currency: str) -> str:
     """``599900, "CNY"`` → ``"¥5,999.00"``. Exact: integer arithmetic only."""
-    info = CURRENCIES[currency]
     sign = "-" if amount_minor < 0 else ""
-    whole, fraction = divmod(abs(amount_minor), 10**info.exponent)
+    return f"{sign}{CURRENCIES[currency].symbol}{_digits(abs(amount_minor), currency)}"
+
+
+def currency_format_coded(amount_minor: int, currency: str) -> str:
+    """``599900, "CNY"`` → ``"CNY 5,999.00"``: for amounts of several currencies side by side,
+    where symbols are ambiguous (CNY and JPY are both ``¥``)."""
+    sign = "-" if amount_minor < 0 else ""
+    return f"{currency} {sign}{_digits(abs(amount_minor), currency)}"
+
+
+def _digits(amount_minor: int, currency: str) -> str:
+    exponent = CURRENCIES[currency].exponent
+    whole, fraction = divmod(amount_minor, 10**exponent)
     text = f"{whole:,}"
-    if info.exponent:
-        text += f".{fraction:0{info.exponent}d}"
-    return f"{sign}{info.symbol}{text}"
+    if exponent:
+        text += f".{fraction:0{exponent}d}"
+    return text

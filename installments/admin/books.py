@@ -33,6 +33,16 @@ def _uuid(text: str) -> uuid.UUID | None:
         return None
 
 
+def _bigint(text: str | None) -> int | None:
+    """A row id or term typed by an operator: ASCII digits that fit a bigint, else None.
+
+    ``str.isdigit`` is not enough: it accepts digits ``int`` refuses ("²") and other scripts'."""
+    if not text or not (text.isascii() and text.isdecimal()):
+        return None
+    value = int(text)
+    return value if value < 2**63 else None
+
+
 class TermFilter(admin.SimpleListFilter):
     """The terms any fee table or negotiated rate offers: a few rows, never a scan of plans."""
 
@@ -45,8 +55,8 @@ class TermFilter(admin.SimpleListFilter):
         return [(str(term), f"{term} terms") for term in sorted(terms)]
 
     def queryset(self, request, queryset):  # type: ignore[no-untyped-def]
-        value = self.value()
-        return queryset.filter(term=int(value)) if value and value.isdigit() else queryset
+        term = _bigint(self.value())
+        return queryset.filter(term=term) if term is not None and term < 2**15 else queryset
 
 
 class PlanInstallmentInline(ImmutableInline):
@@ -354,8 +364,9 @@ class LedgerEntryAdmin(ImmutableAdmin):
                 | Q(statement_id=ident)
             )
             return queryset.filter(condition), False
-        if term.isdigit() and int(term) < 2**63:
-            return queryset.filter(pk=int(term)), False
+        number = _bigint(term)
+        if number is not None:
+            return queryset.filter(pk=number), False
         return queryset.none(), False
 
     @admin.display(description="amount")
@@ -389,8 +400,9 @@ class LedgerPostingAdmin(ImmutableAdmin):
         ident = _uuid(term)
         if ident is not None:
             return queryset.filter(merchant_id=ident), False
-        if term.isdigit() and int(term) < 2**63:
-            return queryset.filter(Q(pk=int(term)) | Q(entry_id=int(term))), False
+        number = _bigint(term)
+        if number is not None:
+            return queryset.filter(Q(pk=number) | Q(entry_id=number)), False
         return queryset.none(), False
 
     @admin.display(description="amount (debit +, credit −)")

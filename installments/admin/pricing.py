@@ -5,7 +5,7 @@ calculator (``installments.selectors.fee_table_preview``)."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException, InvalidOperation
 
 from django import forms
 from django.contrib import admin
@@ -132,9 +132,16 @@ def _sample_from(request: HttpRequest) -> tuple[int, str]:
         value = Decimal(text)
     except InvalidOperation:
         return SAMPLE_PRICE, f"{text!r} is not an amount; showing the default."
-    minor = value.scaleb(exponent)
-    if minor != minor.to_integral_value() or minor <= 0 or minor > 10**15:
-        return SAMPLE_PRICE, f"{text} is not a positive amount in fen; showing the default."
+    not_positive = f"{text} is not a positive amount in fen; showing the default."
+    if not value.is_finite():  # NaN, sNaN (which raises on any arithmetic) and Infinity
+        return SAMPLE_PRICE, not_positive
+    try:
+        minor = value.scaleb(exponent)
+        whole = minor == minor.to_integral_value()
+    except DecimalException:  # an exponent beyond the context's range ("1E+999999999")
+        return SAMPLE_PRICE, not_positive
+    if not whole or minor <= 0 or minor > 10**15:
+        return SAMPLE_PRICE, not_positive
     return int(minor), ""
 
 

@@ -10,15 +10,16 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, OuterRef, Q, QuerySet, Sum
+from django.db.models.functions import JSONObject
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from installments.admin.pricing import PLATFORM_CURRENCY
 from installments.models import SettlementBatch, SettlementRun, Statement, StatementLine
 from installments.reconcile import reconcile
 from installments.settlement import (
@@ -31,6 +32,7 @@ from merchants.admin_base import (
     ImmutableAdmin,
     ImmutableInline,
     money,
+    money_per_currency,
     reconcile_response,
 )
 from merchants.errors import DomainError
@@ -149,8 +151,27 @@ class SettlementRunAdmin(BigTableAdmin):
     def has_reconcile_permission(self, request: HttpRequest) -> bool:
         return _can_reconcile(request)
 
-    def _currency(self, run: SettlementRun) -> str:
-        return run.merchant.currency if run.merchant_id else PLATFORM_CURRENCY
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SettlementRun]:
+        # A run for every merchant settles several currencies: its totals are shown per currency,
+        # from its statements (one subquery per run, on the statements' run index), never the
+        # run's own counters, which add every currency together.
+        per_currency = (
+            Statement.objects.filter(run=OuterRef("pk"))
+            .order_by()
+            .values("currency")
+            .annotate(charges=Sum("charges"), reversals=Sum("reversals"), net=Sum("net"))
+            .order_by("currency")
+            .values(
+                row=JSONObject(
+                    currency="currency", charges="charges", reversals="reversals", net="net"
+                )
+            )
+        )
+        return super().get_queryset(request).annotate(currency_totals=ArraySubquery(per_currency))
+
+    def _per_currency(self, run: SettlementRun, column: str) -> str:
+        rows = run.currency_totals  # type: ignore[attr-defined]
+        return money_per_currency([(row["currency"], int(row[column])) for row in rows])
 
     @admin.display(description="merchants")
     def scope(self, run: SettlementRun) -> str:
@@ -170,15 +191,15 @@ class SettlementRunAdmin(BigTableAdmin):
 
     @admin.display(description="charges")
     def charges_shown(self, run: SettlementRun) -> str:
-        return money(run.charges, self._currency(run))
+        return self._per_currency(run, "charges")
 
     @admin.display(description="reversals")
     def reversals_shown(self, run: SettlementRun) -> str:
-        return money(run.reversals, self._currency(run))
+        return self._per_currency(run, "reversals")
 
     @admin.display(description="net")
     def net_shown(self, run: SettlementRun) -> str:
-        return money(run.net, self._currency(run))
+        return self._per_currency(run, "net")
 
     @admin.display(description="duration")
     def duration_shown(self, run: SettlementRun) -> str:
