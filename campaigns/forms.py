@@ -26,7 +26,7 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.matching import Basket, BasketLine
 from campaigns.models import Campaign, Channel
-from campaigns.services import CampaignInput, OfferInput
+from campaigns.services import CampaignInput, OfferInput, window_time_exists
 from merchants.currencies import CURRENCIES
 from merchants.errors import DomainError
 from merchants.models import Merchant
@@ -97,6 +97,9 @@ SERVICE_MESSAGES: dict[str, Promise] = {
     "The end can only move later.": _("After approval the end can only move later."),
     "After approval the budget can only rise.": _("After approval the budget can only rise."),
     "The window has already ended.": _("The window has already ended: move its end later."),
+    "A time within the calendar (years 1 to 9999, in UTC).": _(
+        "Choose a date between the years 1 and 9999."
+    ),
     "Cannot change after approval.": _(
         "Cannot change after approval: duplicate the campaign to change it."
     ),
@@ -310,6 +313,22 @@ class CampaignForm(forms.Form):
 
     def _minor(self, value: Decimal | None) -> int | None:
         return None if value is None else int(value.scaleb(self.exponent))
+
+    def _window_time(self, name: str) -> Any:
+        # The API's bound (``window_time_exists``): a time that does not exist in UTC is refused here,
+        # not stored for every page that reads the campaign to fail on.
+        value = self.cleaned_data.get(name)
+        if value is not None and not window_time_exists(value):
+            raise forms.ValidationError(
+                SERVICE_MESSAGES["A time within the calendar (years 1 to 9999, in UTC)."]
+            )
+        return value
+
+    def clean_starts_at(self) -> Any:
+        return self._window_time("starts_at")
+
+    def clean_ends_at(self) -> Any:
+        return self._window_time("ends_at")
 
     def clean_alert_emails(self) -> list[str]:
         emails = codes(self.cleaned_data.get("alert_emails", ""))

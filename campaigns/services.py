@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -157,6 +157,17 @@ def campaign_snapshot(campaign: Campaign) -> dict[str, Any]:
     return data
 
 
+def window_time_exists(value: datetime) -> bool:
+    """Whether an aware time exists in UTC, where it is stored and read back. A time at the calendar's
+    very edge does not (0001-01-01 00:00 at +08:00 is in the year 0 in UTC): PostgreSQL would store
+    it, and no page could read the campaign back."""
+    try:
+        value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return False
+    return True
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -176,6 +187,10 @@ def _validate(merchant: Merchant, data: CampaignInput, *, now: datetime) -> None
         add("description", "At most 2,000 characters.")
     if data.starts_at.tzinfo is None or data.ends_at.tzinfo is None:
         add("starts_at", "Times need a time zone offset.")
+    elif not window_time_exists(data.starts_at) or not window_time_exists(data.ends_at):
+        for name in ("starts_at", "ends_at"):
+            if not window_time_exists(getattr(data, name)):
+                add(name, "A time within the calendar (years 1 to 9999, in UTC).")
     elif data.ends_at <= data.starts_at:
         add("ends_at", "The window must end after it starts.")
 
