@@ -409,14 +409,21 @@ class CampaignForm(forms.Form):
             return None, False
         now = timezone.now()
         starts = data.get("starts_at") or now
-        ends = data.get("ends_at") or starts + timedelta(days=1)
+        ends = data.get("ends_at")
+        if ends is None or ends <= starts:
+            try:
+                ends = starts + timedelta(days=1)
+            except OverflowError:
+                # A start on the calendar's last day has no next day: an empty window, which the
+                # preview prices as of now (``preview_moment``).
+                ends = starts
         budget = self._minor(data.get("budget_total"))
         threshold = data.get("alert_threshold") or Decimal(80)
         return (
             CampaignInput(
                 name=data.get("name") or "",
                 starts_at=starts,
-                ends_at=ends if ends > starts else starts + timedelta(days=1),
+                ends_at=ends,
                 offers=offers,
                 all_products=data.get("all_products", "all") != "chosen",
                 categories=codes(data.get("categories", "")),

@@ -69,3 +69,17 @@ def test_the_api_still_refuses_a_time_at_the_calendars_edge(api_client_for):
     }
     response = api.post("/api/v1/campaigns", body, format="json")
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        {"starts_at": "9999-12-31T23:59", "ends_at": "9999-12-31T23:59"},
+        {"starts_at": "9999-12-31T23:59", "ends_at": ""},
+    ],
+)
+def test_the_preview_of_a_window_on_the_calendars_last_minute_answers(shop, window):
+    _, client = shop
+    answer = preview(client, campaign_form(**window), {"preview-amount": "5999"})
+    assert answer["preview"] is not None
+    assert answer["errors"].get("ends_at")
