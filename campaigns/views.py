@@ -83,6 +83,7 @@ from campaigns.services import (
     campaign_create,
     campaign_duplicate,
     campaign_end,
+    campaign_input_from,
     campaign_pause,
     campaign_reopen,
     campaign_resume,
@@ -407,7 +408,13 @@ def _studio_forms(
     initial = campaign_form_initial(campaign, exponent=exponent) if campaign else _new_initial()
     data = request.POST if request.method == "POST" else None
     form = CampaignForm(
-        data, merchant=merchant, terms=terms, stores=stores, locked=locked, initial=initial
+        data,
+        merchant=merchant,
+        terms=terms,
+        stores=stores,
+        locked=locked,
+        stored=campaign_input_from(campaign) if campaign else None,
+        initial=initial,
     )
     preview = PreviewBasketForm(data, merchant=merchant, stores=stores)
     return form, preview

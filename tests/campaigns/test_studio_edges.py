@@ -13,13 +13,22 @@ from django.test import Client
 from django.utils import timezone
 
 from campaigns.models import Campaign
-from campaigns.services import campaign_input_from, campaign_validate
+from campaigns.services import (
+    Actor,
+    CampaignInput,
+    OfferInput,
+    campaign_create,
+    campaign_input_from,
+    campaign_submit,
+    campaign_validate,
+)
 from merchants.errors import DomainError
 from tests.campaigns.test_studio import campaign_form, preview
 from tests.factories import MembershipFactory, MerchantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
+MINUTE = "%Y-%m-%dT%H:%M"
 YEAR_ONE = {"starts_at": "0001-01-01T00:00", "ends_at": "0001-01-02T00:00"}
 
 
@@ -83,3 +92,99 @@ def test_the_preview_of_a_window_on_the_calendars_last_minute_answers(shop, wind
     answer = preview(client, campaign_form(**window), {"preview-amount": "5999"})
     assert answer["preview"] is not None
     assert answer["errors"].get("ends_at")
+
+
+def _stored_campaign(merchant, *, offers: list[OfferInput], approved: bool) -> Campaign:
+    """A campaign made through the API's service (times to the microsecond, any number of offers)."""
+    now = timezone.now()
+    campaign = campaign_create(
+        merchant=merchant,
+        actor=Actor.system("test"),
+        data=CampaignInput(
+            name="From the API",
+            starts_at=now + timedelta(hours=1, seconds=7, microseconds=123_456),
+            ends_at=now + timedelta(days=10, microseconds=654_321),
+            offers=offers,
+            budget_total=500_000,
+        ),
+    )
+    if approved:  # within the auto-approval threshold: approved at once
+        campaign = campaign_submit(campaign=campaign, actor=Actor.merchant_user(UserFactory()))
+        assert campaign.status == "approved"
+    return campaign
+
+
+def _posted_back(form) -> dict[str, object]:
+    """The edit form as a browser posts it back untouched (times to the minute, as it shows them)."""
+    data: dict[str, object] = {}
+    for name in form.fields:
+        value = form[name].value()
+        if value is None or value is False:
+            continue
+        if value is True:
+            value = "on"
+        elif hasattr(value, "strftime"):
+            value = value.strftime(MINUTE)
+        data[name] = value
+    return data
+
+
+NINE_OFFERS = [
+    OfferInput(term=term, merchant_share_bp=10000, min_amount=minimum)
+    for term in (3, 6, 12)
+    for minimum in (10_000, 100_000, 300_000)
+]
+
+
+@pytest.mark.parametrize("approved", [False, True], ids=["draft", "approved"])
+def test_editing_a_campaign_with_more_offers_than_the_default_rows_keeps_them_all(shop, approved):
+    merchant, client = shop
+    campaign = _stored_campaign(merchant, offers=NINE_OFFERS, approved=approved)
+    url = f"/campaigns/{campaign.pk}/edit/"
+    page = client.get(url)
+    assert page.content.decode().count("data-offer-row=") >= 9
+    data = {**_posted_back(page.context["form"]), "budget_total": "6000.00"}
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context["form"].errors
+    campaign.refresh_from_db()
+    assert campaign.budget_total == 600_000
+    assert sorted((o.term, o.min_amount) for o in campaign.offers.all()) == sorted(
+        (o.term, o.min_amount) for o in NINE_OFFERS
+    )
+
+
+def test_a_draft_can_add_tiers_beyond_the_default_rows_but_not_past_the_maximum(shop):
+    merchant, client = shop
+    rows = {}
+    for row, (term, minimum) in enumerate(
+        (t, m) for t in (3, 6, 12) for m in ("100", "1000", "3000")
+    ):
+        rows |= {
+            f"offer_{row}_term": str(term),
+            f"offer_{row}_share": "100",
+            f"offer_{row}_min": minimum,
+        }
+    response = client.post("/campaigns/new/", {**campaign_form(**rows), "intent": "draft"})
+    assert response.status_code == 302
+    assert Campaign.objects.get(merchant=merchant).offers.count() == 9
+    too_far = {"offer_36_term": "12", "offer_36_share": "100", "offer_36_min": "9000"}
+    response = client.post("/campaigns/new/", {**campaign_form(**too_far), "intent": "draft"})
+    assert response.status_code == 400
+    assert response.context["form"].errors["offers"] == ["A campaign has at most 36 offers."]
+
+
+@pytest.mark.parametrize("approved", [False, True], ids=["draft", "approved"])
+def test_a_stored_time_finer_than_a_minute_survives_an_edit_of_the_budget(shop, approved):
+    merchant, client = shop
+    campaign = _stored_campaign(merchant, offers=NINE_OFFERS[:2], approved=approved)
+    starts_at, ends_at = campaign.starts_at, campaign.ends_at
+    url = f"/campaigns/{campaign.pk}/edit/"
+    data = {**_posted_back(client.get(url).context["form"]), "budget_total": "6000.00"}
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context["form"].errors
+    campaign.refresh_from_db()
+    assert (campaign.starts_at, campaign.ends_at, campaign.budget_total) == (
+        starts_at,
+        ends_at,
+        600_000,
+    )
