@@ -6,7 +6,9 @@ Bad input gets a form error or a 4xx, never a 500."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
@@ -22,6 +24,7 @@ from campaigns.services import (
     campaign_submit,
     campaign_validate,
 )
+from campaigns.views import event_changes
 from merchants.errors import DomainError
 from tests.campaigns.test_studio import campaign_form, preview
 from tests.factories import MembershipFactory, MerchantFactory, UserFactory
@@ -188,3 +191,45 @@ def test_a_stored_time_finer_than_a_minute_survives_an_edit_of_the_budget(shop, 
         ends_at,
         600_000,
     )
+
+
+def _changes(page: str) -> list[str]:
+    return [
+        " ".join(change.split())
+        for change in re.findall(r'<span class="nowrap"><code>(.*?)</span>', page, re.S)
+    ]
+
+
+def test_the_audit_trail_shows_money_in_the_merchants_currency_and_only_real_changes(shop):
+    merchant, client = shop
+    assert client.post("/campaigns/new/", campaign_form()).status_code == 302
+    campaign = Campaign.objects.get(merchant=merchant)
+    url = f"/campaigns/{campaign.pk}/edit/"
+    # Saved again as the form shows it, with a bigger budget and one tier's share changed.
+    edited = campaign_form(budget_total="9000.00", offer_2_share="50")
+    assert client.post(url, edited).status_code == 302
+    changes = _changes(client.get(f"/campaigns/{campaign.pk}/").content.decode())
+    assert "budget_total</code>: ¥8,000.00 → ¥9,000.00" in changes
+    offers = next(change for change in changes if change.startswith("offers</code>"))
+    assert "6 months: you pay 100% of the fee from ¥100.00" in offers
+    assert "6 months: you pay 50% of the fee from ¥100.00" in offers
+    assert "12 months: you pay 50% of the fee from ¥1,000.00" in offers
+    # The same window, written once in UTC and once at +08:00, is no change.
+    assert not [change for change in changes if change.startswith(("starts_at", "ends_at"))]
+    assert len(changes) == 2, changes
+
+
+def test_the_audit_trail_compares_times_as_instants():
+    same = event_changes(
+        {"starts_at": "2026-12-01T02:00:00+00:00", "daily_cap": None},
+        {"starts_at": "2026-12-01T10:00:00+08:00", "daily_cap": 50_000},
+        currency="JPY",
+    )
+    assert same == [("daily_cap", "", "¥50,000")]
+    with timezone.override(ZoneInfo("Asia/Shanghai")):
+        later = event_changes(
+            {"ends_at": "2026-12-01T02:00:00+00:00"},
+            {"ends_at": "2026-12-02T10:00:00+08:00"},
+            currency="CNY",
+        )
+    assert later == [("ends_at", "Dec. 1, 2026, 10 a.m.", "Dec. 2, 2026, 10 a.m.")]
