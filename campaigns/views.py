@@ -94,6 +94,7 @@ from campaigns.services import (
 from installments.plan_models import Plan, PlanStatus
 from installments.quotes import option_json
 from installments.selectors import fee_terms_in_force, platform_settings_in_force
+from merchants.currencies import PLATFORM_CURRENCY
 from merchants.errors import DomainError
 from merchants.models import Merchant, Store
 
@@ -220,7 +221,7 @@ def campaign_detail_page(request: HttpRequest, campaign_id: str) -> HttpResponse
         event.changes = event_changes(  # type: ignore[attr-defined]
             event.before, event.after, currency=merchant.currency
         )
-        event.actor_shown, event.reason_shown = event_words(event, currency=merchant.currency)  # type: ignore[attr-defined]
+        event.actor_shown, event.reason_shown = event_words(event)  # type: ignore[attr-defined]
     terms = campaign_term_mix(merchant=merchant, campaign=campaign)
     return render(
         request,
@@ -314,7 +315,7 @@ SYSTEM_ACTORS = {
 }
 
 
-def event_words(event: Any, *, currency: str) -> tuple[str, str]:
+def event_words(event: Any) -> tuple[str, str]:
     """Who made an audit event and why, in the merchant's language where the platform wrote them
     (the automatic approval, the end-of-window job); what people wrote stays as they wrote it."""
     actor = str(SYSTEM_ACTORS.get(event.actor_label, event.actor_label))
@@ -322,8 +323,9 @@ def event_words(event: Any, *, currency: str) -> tuple[str, str]:
     if event.actor_label == "auto-approval" and event.action == "approved":
         found = re.search(r"\((\d+)\)", reason)
         if found:
+            # The threshold is the platform's, in its currency (``auto_approves``).
             reason = _("Its budget is within the auto-approval limit (%(amount)s).") % {
-                "amount": money_text(int(found.group(1)), currency)
+                "amount": money_text(int(found.group(1)), PLATFORM_CURRENCY)
             }
     elif event.actor_label == "end-of-window job" and reason == "The window closed.":
         reason = _("The window closed.")
@@ -503,7 +505,11 @@ def _studio_page(
             "preview": preview,
             "steps": STEPS,
             "locked": form.locked,
+            # Stated in the currency it is set in; only budgets in that currency are compared
+            # with it (``campaigns.services.auto_approves``).
             "threshold": platform_settings_in_force(at=timezone.now()).auto_approval_threshold,
+            "platform_currency": PLATFORM_CURRENCY,
+            "auto_approval_applies": merchant.currency == PLATFORM_CURRENCY,
         },
         status=status,
     )

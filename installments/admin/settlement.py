@@ -18,7 +18,6 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from installments.admin.pricing import PLATFORM_CURRENCY
 from installments.models import SettlementBatch, SettlementRun, Statement, StatementLine
 from installments.reconcile import reconcile
 from installments.settlement import (
@@ -33,6 +32,7 @@ from merchants.admin_base import (
     money,
     reconcile_response,
 )
+from merchants.currencies import PLATFORM_CURRENCY
 from merchants.errors import DomainError
 from merchants.models import Merchant
 

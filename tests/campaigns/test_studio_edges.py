@@ -19,9 +19,11 @@ from campaigns.services import (
     Actor,
     CampaignInput,
     OfferInput,
+    campaign_approve,
     campaign_create,
     campaign_input_from,
     campaign_submit,
+    campaign_update,
     campaign_validate,
 )
 from campaigns.views import event_changes
@@ -233,3 +235,33 @@ def test_the_audit_trail_compares_times_as_instants():
             currency="CNY",
         )
     assert later == [("ends_at", "Dec. 1, 2026, 10 a.m.", "Dec. 2, 2026, 10 a.m.")]
+
+
+def test_the_auto_approval_threshold_is_stated_and_applied_in_the_platforms_currency(shop):
+    yen = MerchantFactory(name="JP", currency="JPY", timezone="Asia/Tokyo")
+    client = _owner_client(yen)
+    page = client.get("/campaigns/new/").content.decode()
+    assert "¥1,000,000" not in page
+    assert (
+        "Every budget in JPY waits for the platform's review: the automatic approval of "
+        "budgets up to ¥10,000.00 applies to budgets in CNY only."
+    ) in page
+    # ¥8,000 (JPY) is far below 1,000,000 minor units, but it is not ¥8,000.00 (CNY): reviewed.
+    form = campaign_form(
+        budget_total="8000", offer_0_min="100000", offer_1_min="300000", offer_2_min="10000"
+    )
+    assert client.post("/campaigns/new/", {**form, "intent": "submit"}).status_code == 302
+    campaign = Campaign.objects.get(merchant=yen)
+    assert (campaign.budget_total, campaign.status) == (8000, "submitted")
+    # Approved by an operator, a raise waits for review too.
+    campaign_approve(campaign=campaign, actor=Actor.operator(None))
+    data = dataclasses.replace(campaign_input_from(campaign), budget_total=9000)
+    campaign = campaign_update(campaign=campaign, actor=Actor.system("test"), data=data)
+    assert (campaign.budget_total, campaign.pending_budget_total) == (8000, 9000)
+
+    # A merchant in CNY reads the same threshold and is approved at once below it.
+    merchant, cny = shop
+    page = cny.get("/campaigns/new/").content.decode()
+    assert "A budget of ¥10,000.00 or less is approved as soon as you submit" in page
+    assert cny.post("/campaigns/new/", {**campaign_form(), "intent": "submit"}).status_code == 302
+    assert Campaign.objects.get(merchant=merchant).status == "approved"
