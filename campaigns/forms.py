@@ -12,9 +12,10 @@ up to three lines, a store and a channel; it becomes matching's ``Basket``."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -26,12 +27,16 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.matching import Basket, BasketLine
 from campaigns.models import Campaign, Channel
-from campaigns.services import CampaignInput, OfferInput
+from campaigns.services import MAX_OFFERS, CampaignInput, OfferInput, window_time_exists
 from merchants.currencies import CURRENCIES
 from merchants.errors import DomainError
 from merchants.models import Merchant
 
+# Offer rows: a new campaign gets OFFER_ROWS; a stored one every offer it has and OFFER_SPARE_ROWS blank
+# ones to add tiers, never more rows in all than the service's MAX_OFFERS (nor fewer than its offers).
 OFFER_ROWS = 6
+OFFER_SPARE_ROWS = 3
+OFFER_FIELD = re.compile(r"offer_(\d+)_(?:term|share|min)")
 LINE_ROWS = 3
 # What may still change once a campaign is approved (campaigns.services.CHANGEABLE_AFTER_APPROVAL,
 # in the form's own field names).
@@ -97,6 +102,9 @@ SERVICE_MESSAGES: dict[str, Promise] = {
     "The end can only move later.": _("After approval the end can only move later."),
     "After approval the budget can only rise.": _("After approval the budget can only rise."),
     "The window has already ended.": _("The window has already ended: move its end later."),
+    "A time within the calendar (years 1 to 9999, in UTC).": _(
+        "Choose a date between the years 1 and 9999."
+    ),
     "Cannot change after approval.": _(
         "Cannot change after approval: duplicate the campaign to change it."
     ),
@@ -237,12 +245,27 @@ class CampaignForm(forms.Form):
         terms: list[int],
         stores: list[tuple[str, str]],
         locked: bool = False,
+        stored: CampaignInput | None = None,
         **kwargs: Any,
     ) -> None:
+        """``stored`` is the campaign being edited, as the service's input: its offers set how many
+        rows the form has, and what ``locked`` makes read-only is taken from it as stored."""
         super().__init__(*args, **kwargs)
         self.merchant = merchant
         self.exponent = exponent_of(merchant.currency)
         self.locked = locked
+        self.stored = stored
+        stored_offers = len(stored.offers) if stored is not None else 0
+        # Rows posted beyond the ones rendered (a form saved with tiers added) are read too.
+        posted = {key: int(m.group(1)) for key in self.data if (m := OFFER_FIELD.fullmatch(key))}
+        wanted = max(
+            OFFER_ROWS, stored_offers + OFFER_SPARE_ROWS, max(posted.values(), default=-1) + 1
+        )
+        self.offer_row_count = max(stored_offers, min(MAX_OFFERS, wanted))
+        # Something typed in a row beyond the most a campaign may have: refused, never dropped.
+        self._rows_beyond = any(
+            row >= self.offer_row_count and self.data.get(key) for key, row in posted.items()
+        )
         amount = self.exponent
         self.fields["min_amount"] = amount_field(
             amount,
@@ -265,7 +288,7 @@ class CampaignForm(forms.Form):
         # Keep the steps' order for the fields added here.
         order = [*STEP_FIELDS["basics"], *STEP_FIELDS["scope"], *STEP_FIELDS["budget"]]
         term_choices = [("", "—")] + [(str(term), str(term)) for term in terms]
-        for row in range(OFFER_ROWS):
+        for row in range(self.offer_row_count):
             self.fields[f"offer_{row}_term"] = forms.TypedChoiceField(
                 label=_("Months"), choices=term_choices, coerce=int, required=False
             )
@@ -290,7 +313,7 @@ class CampaignForm(forms.Form):
     def offer_rows(
         self,
     ) -> Iterator[tuple[int, forms.BoundField, forms.BoundField, forms.BoundField]]:
-        for row in range(OFFER_ROWS):
+        for row in range(self.offer_row_count):
             yield (
                 row,
                 self[f"offer_{row}_term"],
@@ -311,6 +334,22 @@ class CampaignForm(forms.Form):
     def _minor(self, value: Decimal | None) -> int | None:
         return None if value is None else int(value.scaleb(self.exponent))
 
+    def _window_time(self, name: str) -> Any:
+        # The API's bound (``window_time_exists``): a time that does not exist in UTC is refused here,
+        # not stored for every page that reads the campaign to fail on.
+        value = self.cleaned_data.get(name)
+        if value is not None and not window_time_exists(value):
+            raise forms.ValidationError(
+                SERVICE_MESSAGES["A time within the calendar (years 1 to 9999, in UTC)."]
+            )
+        return value
+
+    def clean_starts_at(self) -> Any:
+        return self._window_time("starts_at")
+
+    def clean_ends_at(self) -> Any:
+        return self._window_time("ends_at")
+
     def clean_alert_emails(self) -> list[str]:
         emails = codes(self.cleaned_data.get("alert_emails", ""))
         field = forms.EmailField()
@@ -327,7 +366,11 @@ class CampaignForm(forms.Form):
         cleaned = super().clean()
         offers: list[OfferInput] = []
         self._offer_rows = []
-        for row in range(OFFER_ROWS):
+        if self._rows_beyond:
+            self._add_extra_error(
+                "offers", _("A campaign has at most %(count)d offers.") % {"count": MAX_OFFERS}
+            )
+        for row in range(self.offer_row_count):
             term = cleaned.get(f"offer_{row}_term")
             share = cleaned.get(f"offer_{row}_share")
             minimum = cleaned.get(f"offer_{row}_min")
@@ -352,14 +395,33 @@ class CampaignForm(forms.Form):
         cleaned["offers"] = offers
         return cleaned
 
+    def _kept_time(self, name: str) -> datetime:
+        """A time as typed, or the stored one when the form gave it back as it showed it (to the
+        minute): a stored time finer than a minute is not changed by saving the form."""
+        typed: datetime = self.cleaned_data[name]
+        if self.stored is not None:
+            stored: datetime = getattr(self.stored, name)
+            if typed == timezone.localtime(stored).replace(second=0, microsecond=0):
+                return stored
+        return typed
+
     def campaign_input(self) -> CampaignInput:
         """The valid form as the service's input."""
         data = self.cleaned_data
+        if self.locked and self.stored is not None:
+            # What approval froze goes to the service as stored, not as the read-only inputs gave
+            # it back (a disabled time drops its seconds, a row the form lacks its offer): the
+            # service compares it to the stored campaign and must find it unchanged.
+            return dataclasses.replace(
+                self.stored,
+                budget_total=self._minor(data["budget_total"]),
+                ends_at=self._kept_time("ends_at"),
+            )
         return CampaignInput(
             name=data["name"],
             description=data.get("description", ""),
-            starts_at=data["starts_at"],
-            ends_at=data["ends_at"],
+            starts_at=self._kept_time("starts_at"),
+            ends_at=self._kept_time("ends_at"),
             offers=data["offers"],
             all_products=data["all_products"] == "all",
             categories=codes(data.get("categories", "")),
@@ -390,14 +452,21 @@ class CampaignForm(forms.Form):
             return None, False
         now = timezone.now()
         starts = data.get("starts_at") or now
-        ends = data.get("ends_at") or starts + timedelta(days=1)
+        ends = data.get("ends_at")
+        if ends is None or ends <= starts:
+            try:
+                ends = starts + timedelta(days=1)
+            except OverflowError:
+                # A start on the calendar's last day has no next day: an empty window, which the
+                # preview prices as of now (``preview_moment``).
+                ends = starts
         budget = self._minor(data.get("budget_total"))
         threshold = data.get("alert_threshold") or Decimal(80)
         return (
             CampaignInput(
                 name=data.get("name") or "",
                 starts_at=starts,
-                ends_at=ends if ends > starts else starts + timedelta(days=1),
+                ends_at=ends,
                 offers=offers,
                 all_products=data.get("all_products", "all") != "chosen",
                 categories=codes(data.get("categories", "")),
@@ -479,8 +548,6 @@ def campaign_form_initial(campaign: Campaign, *, exponent: int) -> dict[str, Any
     for row, offer in enumerate(
         sorted(campaign.offers.all(), key=lambda o: (o.term, o.min_amount))
     ):
-        if row >= OFFER_ROWS:
-            break
         initial[f"offer_{row}_term"] = offer.term
         initial[f"offer_{row}_share"] = (Decimal(offer.merchant_share_bp) / 100).normalize()
         initial[f"offer_{row}_min"] = major(offer.min_amount)

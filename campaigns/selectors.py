@@ -197,10 +197,12 @@ def _outlook(
     pace = spent // days
     if pace <= 0:
         return BudgetOutlook(0, days, remaining, None, False, ends_on)
-    runs_out_on = today + timedelta(days=remaining // pace)
-    if runs_out_on > ends_on:
+    # Compared in days before any date is made: a large budget at a slow pace lasts longer than the
+    # calendar (a million years of days is no date at all), and that only means it outlasts the window.
+    days_left = remaining // pace
+    if days_left > (ends_on - today).days:
         return BudgetOutlook(pace, days, remaining, None, True, ends_on)
-    return BudgetOutlook(pace, days, remaining, runs_out_on, False, ends_on)
+    return BudgetOutlook(pace, days, remaining, today + timedelta(days=days_left), False, ends_on)
 
 
 def campaign_outlooks(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import zoneinfo
-from datetime import UTC
 from typing import Any
 
 from django.utils import timezone
@@ -17,7 +16,12 @@ from campaigns.selectors import (
     campaign_shown_state,
     merchant_pricing,
 )
-from campaigns.services import CampaignInput, OfferInput, campaign_input_from
+from campaigns.services import (
+    CampaignInput,
+    OfferInput,
+    campaign_input_from,
+    window_time_exists,
+)
 from merchants.api_base import (
     StrictBooleanField,
     StrictCharField,
@@ -107,8 +111,9 @@ class WindowTimeField(serializers.DateTimeField):
     def to_internal_value(self, value: Any) -> Any:
         try:
             parsed = super().to_internal_value(value)
-            parsed.astimezone(UTC)
         except (OverflowError, ValueError):
+            self.fail("invalid", format="ISO 8601")
+        if not window_time_exists(parsed):
             self.fail("invalid", format="ISO 8601")
         return parsed
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignEvent, CampaignStatus, Channel, Offer
 from installments.selectors import fee_terms_in_force, platform_settings_in_force
+from merchants.currencies import PLATFORM_CURRENCY
 from merchants.errors import DomainError
 from merchants.models import ApiKey, Merchant, Store
 
@@ -157,6 +158,17 @@ def campaign_snapshot(campaign: Campaign) -> dict[str, Any]:
     return data
 
 
+def window_time_exists(value: datetime) -> bool:
+    """Whether an aware time exists in UTC, where it is stored and read back. A time at the calendar's
+    very edge does not (0001-01-01 00:00 at +08:00 is in the year 0 in UTC): PostgreSQL would store
+    it, and no page could read the campaign back."""
+    try:
+        value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return False
+    return True
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -176,6 +188,10 @@ def _validate(merchant: Merchant, data: CampaignInput, *, now: datetime) -> None
         add("description", "At most 2,000 characters.")
     if data.starts_at.tzinfo is None or data.ends_at.tzinfo is None:
         add("starts_at", "Times need a time zone offset.")
+    elif not window_time_exists(data.starts_at) or not window_time_exists(data.ends_at):
+        for name in ("starts_at", "ends_at"):
+            if not window_time_exists(getattr(data, name)):
+                add(name, "A time within the calendar (years 1 to 9999, in UTC).")
     elif data.ends_at <= data.starts_at:
         add("ends_at", "The window must end after it starts.")
 
@@ -408,13 +424,26 @@ def _normalised(value: Any) -> Any:
     return value
 
 
+def auto_approves(*, merchant: Merchant, budget_total: int, now: datetime) -> bool:
+    """Whether a budget is within the operator's auto-approval threshold, so approved without a
+    review (a new campaign's on submit, a raise on save).
+
+    The threshold is an amount in the platform's currency (``PLATFORM_CURRENCY``, CNY), like the
+    rest of its pricing. A budget in another currency is never compared with it: 800,000 JPY is not
+    ¥8,000.00, and the platform holds no exchange rate to convert one into the other. Rather than
+    guess, such a budget goes to an operator's review; a wrong guess would approve a budget the
+    platform never meant to wave through."""
+    if merchant.currency != PLATFORM_CURRENCY:
+        return False
+    return budget_total <= platform_settings_in_force(at=now).auto_approval_threshold
+
+
 def _raise_budget(campaign: Campaign, new_total: int, *, now: datetime) -> None:
     if not _is_int(new_total) or new_total <= 0:
         raise DomainError.validation("budget.total", "A positive amount in minor units.")
     if new_total < campaign.budget_total:
         raise DomainError.validation("budget.total", "After approval the budget can only rise.")
-    threshold = platform_settings_in_force(at=now).auto_approval_threshold
-    if new_total > threshold:
+    if not auto_approves(merchant=campaign.merchant, budget_total=new_total, now=now):
         campaign.pending_budget_total = new_total  # waits for review; the old budget keeps running
     else:
         if new_total > campaign.budget_total:
@@ -510,8 +539,8 @@ def campaign_submit(*, campaign: Campaign, actor: Actor, now: datetime | None = 
         if locked.ends_at <= now:
             raise DomainError.validation("ends_at", "The window has already ended.")
     submitted = _transition(locked, to=S.SUBMITTED, actor=actor, action="submitted", now=now)
-    threshold = platform_settings_in_force(at=now).auto_approval_threshold
-    if submitted.budget_total <= threshold:
+    if auto_approves(merchant=submitted.merchant, budget_total=submitted.budget_total, now=now):
+        threshold = platform_settings_in_force(at=now).auto_approval_threshold
         return _transition(
             submitted,
             to=S.APPROVED,

@@ -37,7 +37,7 @@ from backoffice.labels import label
 from backoffice.listing import page_of
 from backoffice.roles import Capability
 from backoffice.selectors import REVIEW_ACTIONS, campaign_term_mix
-from backoffice.templatetags.backoffice import money_text
+from backoffice.templatetags.backoffice import money_text, share_bp
 from backoffice.tenancy import member_view
 from campaigns.filters import QUICK_STATUSES, CampaignFilter
 from campaigns.forms import (
@@ -83,6 +83,7 @@ from campaigns.services import (
     campaign_create,
     campaign_duplicate,
     campaign_end,
+    campaign_input_from,
     campaign_pause,
     campaign_reopen,
     campaign_resume,
@@ -93,6 +94,7 @@ from campaigns.services import (
 from installments.plan_models import Plan, PlanStatus
 from installments.quotes import option_json
 from installments.selectors import fee_terms_in_force, platform_settings_in_force
+from merchants.currencies import PLATFORM_CURRENCY
 from merchants.errors import DomainError
 from merchants.models import Merchant, Store
 
@@ -216,8 +218,10 @@ def campaign_detail_page(request: HttpRequest, campaign_id: str) -> HttpResponse
     today = timezone.localdate(now)
     events = list(campaign.events.order_by("-created_at", "-id")[:50])
     for event in events:
-        event.changes = event_changes(event.before, event.after)  # type: ignore[attr-defined]
-        event.actor_shown, event.reason_shown = event_words(event, currency=merchant.currency)  # type: ignore[attr-defined]
+        event.changes = event_changes(  # type: ignore[attr-defined]
+            event.before, event.after, currency=merchant.currency
+        )
+        event.actor_shown, event.reason_shown = event_words(event)  # type: ignore[attr-defined]
     terms = campaign_term_mix(merchant=merchant, campaign=campaign)
     return render(
         request,
@@ -253,15 +257,56 @@ def campaign_detail_page(request: HttpRequest, campaign_id: str) -> HttpResponse
     )
 
 
-def _shown(value: Any) -> str:
+# What the audit trail shows in the merchant's currency, and the times it compares as instants (a
+# snapshot writes a time with the offset it was given: the same instant in UTC and at +08:00).
+MONEY_KEYS = frozenset(
+    {"budget_total", "daily_cap", "min_amount", "max_amount", "pending_budget_total"}
+)
+TIME_KEYS = frozenset({"starts_at", "ends_at"})
+
+
+def _time(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _offer_words(offer: dict, currency: str) -> str:
+    return _("%(term)s months: you pay %(share)s of the fee from %(minimum)s") % {
+        "term": offer.get("term"),
+        "share": share_bp(offer.get("merchant_share_bp")),
+        "minimum": money_text(offer.get("min_amount") or 0, currency),
+    }
+
+
+def _shown(name: str, value: Any, *, currency: str) -> str:
+    """A stored value as the merchant reads it: money in their currency, shares in percent, offers
+    in words, times in their zone."""
+    if value is None:
+        return ""
+    if name in MONEY_KEYS:
+        return money_text(value, currency)
+    if name == "alert_threshold_bp":
+        return share_bp(value)
+    if name in TIME_KEYS:
+        moment = _time(value)
+        return (
+            date_format(timezone.localtime(moment), "DATETIME_FORMAT")
+            if isinstance(moment, datetime)
+            else str(value)
+        )
+    if isinstance(value, bool):
+        return _("Yes") if value else _("No")
     if isinstance(value, list):
-        if value and isinstance(value[0], dict):  # offers
+        if name == "offers":
             return "; ".join(
-                f"{o.get('term')}×{o.get('merchant_share_bp')}bp≥{o.get('min_amount')}"
-                for o in value
+                _offer_words(offer, currency) for offer in value if isinstance(offer, dict)
             )
         return ", ".join(str(v) for v in value)
-    return "" if value is None else str(value)
+    return str(value)
 
 
 SYSTEM_ACTORS = {
@@ -270,7 +315,7 @@ SYSTEM_ACTORS = {
 }
 
 
-def event_words(event: Any, *, currency: str) -> tuple[str, str]:
+def event_words(event: Any) -> tuple[str, str]:
     """Who made an audit event and why, in the merchant's language where the platform wrote them
     (the automatic approval, the end-of-window job); what people wrote stays as they wrote it."""
     actor = str(SYSTEM_ACTORS.get(event.actor_label, event.actor_label))
@@ -278,22 +323,37 @@ def event_words(event: Any, *, currency: str) -> tuple[str, str]:
     if event.actor_label == "auto-approval" and event.action == "approved":
         found = re.search(r"\((\d+)\)", reason)
         if found:
+            # The threshold is the platform's, in its currency (``auto_approves``).
             reason = _("Its budget is within the auto-approval limit (%(amount)s).") % {
-                "amount": money_text(int(found.group(1)), currency)
+                "amount": money_text(int(found.group(1)), PLATFORM_CURRENCY)
             }
     elif event.actor_label == "end-of-window job" and reason == "The window closed.":
         reason = _("The window closed.")
     return actor, reason
 
 
-def event_changes(before: dict | None, after: dict | None) -> list[tuple[str, str, str]]:
-    """What an audit event changed, field by field (stored values, as the API names them)."""
+def event_changes(
+    before: dict | None, after: dict | None, *, currency: str
+) -> list[tuple[str, str, str]]:
+    """What an audit event changed, field by field (as the API names them, values as the merchant
+    reads them); a time is changed only when the instant is."""
+
+    def same(name: str) -> bool:
+        old, new = before.get(name), after.get(name)  # type: ignore[union-attr]
+        if name in TIME_KEYS:
+            return _time(old) == _time(new)
+        return old == new
+
     if not before or not after:
         return []
     return [
-        (name, _shown(before.get(name)), _shown(after.get(name)))
+        (
+            name,
+            _shown(name, before.get(name), currency=currency),
+            _shown(name, after.get(name), currency=currency),
+        )
         for name in after
-        if before.get(name) != after.get(name)
+        if not same(name)
     ]
 
 
@@ -407,7 +467,13 @@ def _studio_forms(
     initial = campaign_form_initial(campaign, exponent=exponent) if campaign else _new_initial()
     data = request.POST if request.method == "POST" else None
     form = CampaignForm(
-        data, merchant=merchant, terms=terms, stores=stores, locked=locked, initial=initial
+        data,
+        merchant=merchant,
+        terms=terms,
+        stores=stores,
+        locked=locked,
+        stored=campaign_input_from(campaign) if campaign else None,
+        initial=initial,
     )
     preview = PreviewBasketForm(data, merchant=merchant, stores=stores)
     return form, preview
@@ -439,7 +505,11 @@ def _studio_page(
             "preview": preview,
             "steps": STEPS,
             "locked": form.locked,
+            # Stated in the currency it is set in; only budgets in that currency are compared
+            # with it (``campaigns.services.auto_approves``).
             "threshold": platform_settings_in_force(at=timezone.now()).auto_approval_threshold,
+            "platform_currency": PLATFORM_CURRENCY,
+            "auto_approval_applies": merchant.currency == PLATFORM_CURRENCY,
         },
         status=status,
     )

@@ -37,6 +37,10 @@ CURRENCIES: dict[str, Currency] = {
     )
 }
 
+# The platform's own amounts (its pricing's order limits, the campaign auto-approval threshold) are in
+# this currency, whatever a merchant's is.
+PLATFORM_CURRENCY = "CNY"
+
 CURRENCY_CHOICES = [(code, code) for code in sorted(CURRENCIES)]
 
 

@@ -24,10 +24,10 @@ from installments.ledger import business_date_of
 from installments.models import FeeRate, FeeTable, MerchantFeeOverride, PlatformSettings
 from installments.selectors import fee_table_preview
 from merchants.admin_base import BigTableAdmin, money
-from merchants.currencies import CURRENCIES
 
 # Pricing is the platform's: its limits and thresholds are in the platform's currency.
-PLATFORM_CURRENCY = "CNY"
+from merchants.currencies import CURRENCIES, PLATFORM_CURRENCY
+
 SAMPLE_PRICE = 599_900  # ¥5,999.00, the phone of DESIGN.md §3.2's examples
 
 

@@ -8,13 +8,14 @@ import re
 from datetime import date, timedelta
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from backoffice.charts import daily_bar_chart
 from backoffice.selectors import plans_trend
 from campaigns.models import Campaign
 from campaigns.selectors import PACE_DAYS, _outlook, campaign_daily_subsidy, campaign_outlooks
-from tests.factories import MerchantFactory
+from tests.factories import MembershipFactory, MerchantFactory, UserFactory
 from tests.installments.settlement_helpers import (
     PHONE,
     PHONE_M,
@@ -85,6 +86,34 @@ def test_the_outlook_without_history_without_spending_and_past_the_end():
     )
     assert lasting.lasts_to_end and lasting.runs_out_on is None
     assert lasting.ends_on == today + timedelta(days=4)
+
+
+def test_a_big_budget_at_a_slow_pace_lasts_to_the_end_without_a_date_past_the_calendar():
+    today = date(2026, 11, 30)
+    # ¥10,000,000.00 left at ¥1.42 a day: 7 million days, far past the year 9999.
+    slow = _outlook(
+        _campaign(today - timedelta(days=10), today + timedelta(days=20), total=10**9),
+        spent=1_000,
+        today=today,
+        tz=SHANGHAI,
+    )
+    assert (slow.pace, slow.runs_out_on, slow.lasts_to_end) == (142, None, True)
+    assert slow.ends_on == today + timedelta(days=19)
+
+
+def test_the_pages_with_a_big_budget_at_a_slow_pace_say_it_lasts_to_the_end(db):
+    merchant = MerchantFactory()
+    today = timezone.localtime(timezone.now(), SHANGHAI).date()
+    campaign = live_campaign(merchant, since=today - timedelta(days=3), budget=4 * 10**9)
+    commit(merchant, at(today - timedelta(days=1)), amount=20_000)  # ¥15 of subsidy yesterday
+    owner = MembershipFactory(merchant=merchant, user=UserFactory(username="slow-owner")).user
+    client = Client()
+    client.force_login(owner)
+    for url in ("/", "/campaigns/", f"/campaigns/{campaign.pk}/"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+    outlook = campaign_outlooks(merchant=merchant, campaigns=[campaign])[campaign.pk]
+    assert outlook.lasts_to_end and outlook.runs_out_on is None
 
 
 def test_the_30_day_trend_and_the_interest_free_share(db):

@@ -13,22 +13,10 @@ from django.test import Client
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignStatus
-from tests.factories import MembershipFactory, MerchantFactory, StoreFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 MINUTE = "%Y-%m-%dT%H:%M"
-
-
-@pytest.fixture
-def shop(db):
-    merchant = MerchantFactory(name="Studio Shop")
-    StoreFactory(merchant=merchant, code="SH-1", name="Flagship")
-    StoreFactory(merchant=merchant, code="BJ-1", name="Beijing")
-    owner = MembershipFactory(merchant=merchant, user=UserFactory(username="studio-owner")).user
-    client = Client()
-    client.force_login(owner)
-    return merchant, client
 
 
 def campaign_form(**overrides) -> dict[str, object]:
