@@ -414,3 +414,30 @@ def test_apr_round_trips_and_is_zero_exactly_when_free_or_negligible(inputs: Inp
         assert ref_present_value(amounts, Fraction(1, 200 * 1200)) < plan.principal
     else:
         assert Decimal(plan.apr) > 0
+
+
+@settings(max_examples=1_000, deadline=None)
+@given(
+    principal=st.integers(min_value=1, max_value=10**12),
+    term=st.integers(min_value=1, max_value=36),
+    fee=st.integers(min_value=1, max_value=10**11),
+    front=st.integers(min_value=0, max_value=10**6),
+)
+def test_apr_started_from_the_float_estimate_equals_apr_started_from_one(
+    principal, term, fee, front
+):
+    """The float estimate only chooses where the exact iteration starts (calculator._apr_start)."""
+    import installments.calculator as calculator
+
+    rest = (principal + fee) // term
+    amounts = [principal + fee - rest * (term - 1) + front] + [rest] * (term - 1)
+    amounts[-1] -= front
+    if amounts[-1] < 0 or sum(amounts) <= principal:
+        return
+    seeded = calculator._apr(principal, amounts)
+    original = calculator._apr_start
+    calculator._apr_start = lambda *args: calculator._ONE
+    try:
+        assert calculator._apr(principal, amounts) == seeded
+    finally:
+        calculator._apr_start = original

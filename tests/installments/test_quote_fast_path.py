@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -167,3 +168,21 @@ def test_fast_path_declines_what_the_serializer_must_word() -> None:
     ]
     for body in declined:
         assert quote_request_basket(body) is None, body
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_quote_token_is_exactly_djangos_signed_value(compress, monkeypatch, settings):
+    """quote_token is Django's signing.dumps with the key derived once: same bytes, same time."""
+    import time
+
+    from django.core import signing
+
+    from installments.quotes import _SALT, quote_token
+
+    monkeypatch.setattr(time, "time", lambda: 1_764_467_000.25)
+    payload = {"v": 1, "m": "m-1", "l": [["P70", "phones", 500_000]] * 20, "o": {"3": [None, 1, 2]}}
+    for secret in ("first-secret-" + "x" * 40, "second-secret-" + "y" * 40):
+        settings.SECRET_KEY = secret
+        token = quote_token(payload, compress=compress)
+        assert token == signing.dumps(payload, salt=_SALT, compress=compress)
+        assert signing.loads(token, salt=_SALT) == payload
