@@ -35,7 +35,6 @@ from merchants.admin_base import (
     money_per_currency,
     reconcile_response,
 )
-from merchants.currencies import PLATFORM_CURRENCY
 from merchants.errors import DomainError
 from merchants.models import Merchant
 
