@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Count, F, Sum
 from django.http import HttpResponse
 from django.utils import timezone
 
@@ -303,6 +303,22 @@ def settlement_sweep(*, now: datetime | None = None) -> int:
     if stale:
         _enqueue(stale)
     return len(stale)
+
+
+def settlement_run_totals(*, run: SettlementRun) -> list[dict]:
+    """A run's statements totalled per currency (a run for every merchant settles several; its own
+    ``charges``/``reversals``/``net`` counters add them together and are progress, not money)."""
+    return list(
+        Statement.objects.filter(run=run)
+        .values("currency")
+        .annotate(
+            statements=Count("id"),
+            charges=Sum("charges"),
+            reversals=Sum("reversals"),
+            net=Sum("net"),
+        )
+        .order_by("currency")
+    )
 
 
 def statement_list(*, merchant_id: uuid.UUID):

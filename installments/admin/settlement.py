@@ -12,7 +12,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, OuterRef, Q, QuerySet, Sum
+from django.db.models import OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import JSONObject
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -24,6 +24,7 @@ from installments.models import SettlementBatch, SettlementRun, Statement, State
 from installments.reconcile import reconcile
 from installments.settlement import (
     settlement_run_for_date,
+    settlement_run_totals,
     settlement_today,
     statement_csv_response,
 )
@@ -223,17 +224,7 @@ class SettlementRunAdmin(BigTableAdmin):
 
     @admin.display(description="totals per currency (from its statements)")
     def totals(self, run: SettlementRun) -> str:
-        rows = (
-            Statement.objects.filter(run=run)
-            .values("currency")
-            .annotate(
-                statements=Count("id"),
-                charges=Sum("charges"),
-                reversals=Sum("reversals"),
-                net=Sum("net"),
-            )
-            .order_by("currency")
-        )
+        rows = settlement_run_totals(run=run)
         if not rows:
             return "no statements"
         return format_html_join(

@@ -70,3 +70,19 @@ def test_a_run_of_one_currency_shows_its_symbol(client_for):
     html = client_for("finance").get("/admin/installments/settlementrun/").content.decode()
 
     assert shown(html, "charges_shown") == ["¥449.93"]
+
+
+def test_the_settle_command_totals_a_run_per_currency(capsys):
+    import json
+
+    from django.core.management import call_command
+
+    buy(MerchantFactory(name="CNY shop"), "CNY", 599_900)
+    buy(MerchantFactory(name="JPY shop", currency="JPY", timezone="Asia/Tokyo"), "JPY", 100_000)
+    call_command("settle", "--date", D1.isoformat())
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["totals"] == [
+        {"currency": "CNY", "statements": 1, "charges": 44_993, "reversals": 0, "net": 44_993},
+        {"currency": "JPY", "statements": 1, "charges": 7_500, "reversals": 0, "net": 7_500},
+    ]
+    assert "net" not in summary and "charges" not in summary

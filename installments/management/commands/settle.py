@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from installments.settlement import settlement_run_for_date
+from installments.settlement import settlement_run_for_date, settlement_run_totals
 from merchants.cli import JsonCommand
 from merchants.errors import DomainError
 from merchants.models import Merchant
@@ -52,8 +52,10 @@ def settlement_run_summary(run: Any) -> dict[str, Any]:
         "merchants_done": run.merchants_done,
         "merchants_failed": run.merchants_failed,
         "statements": run.statements_created,
-        "charges": run.charges,
-        "reversals": run.reversals,
-        "net": run.net,
+        # Per currency: a run for every merchant settles several, never to be added together.
+        "totals": [
+            {key: row[key] for key in ("currency", "statements", "charges", "reversals", "net")}
+            for row in settlement_run_totals(run=run)
+        ],
         "duration_seconds": run.duration.total_seconds() if run.duration else None,
     }
