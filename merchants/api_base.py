@@ -9,6 +9,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -98,17 +99,29 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         key = f"{ident}:{window}"
         self.retry_after = (window + 1) * self.duration - now
         try:
-            try:
-                added = self.cache.add(key, 1, timeout=self.duration + 1)
-                count = 1 if added else self.cache.incr(key)
-            except ValueError:  # the window's key expired between add and incr
-                self.cache.set(key, 1, timeout=self.duration + 1)
-                count = 1
+            count = self._count(key)
         except Exception:
             self.breaker.failed()
             return True
         self.breaker.succeeded()
         return count <= self.num_requests
+
+    def _count(self, key: str) -> int:
+        """This window's count, this request included. On Redis one round trip (INCR and EXPIRE
+        pipelined): Django's ``add`` then ``incr`` cost three (SET NX, then EXISTS and INCR)."""
+        ttl = int(self.duration) + 1
+        if isinstance(self.cache, RedisCache):
+            full_key = self.cache.make_and_validate_key(key)
+            client = self.cache._cache.get_client(full_key, write=True)
+            with client.pipeline(transaction=True) as pipe:
+                count, _ = pipe.incr(full_key).expire(full_key, ttl).execute()
+            return count
+        try:
+            added = self.cache.add(key, 1, timeout=ttl)
+            return 1 if added else self.cache.incr(key)
+        except ValueError:  # the window's key expired between add and incr
+            self.cache.set(key, 1, timeout=ttl)
+            return 1
 
     def wait(self) -> float | None:
         return max(getattr(self, "retry_after", 1.0), 1.0)

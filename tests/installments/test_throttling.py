@@ -44,3 +44,39 @@ def test_authentication_wins_over_throttling(three_per_minute, client):
     response = client.post("/api/v1/quotes", {}, content_type="application/json")
     assert response.status_code == 401
     assert response.json()["code"] == "authentication_failed"
+
+
+def test_on_redis_the_count_is_one_round_trip_and_the_window_expires(
+    monkeypatch, merchant, api_client_for, redis_url, settings
+):
+    """Production keeps the counters in Redis: INCR and EXPIRE in one pipelined round trip."""
+    import redis
+    from django.core.cache import caches
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": redis_url,
+            "KEY_PREFIX": f"throttle-test-{merchant.pk}",
+        }
+    }
+    monkeypatch.setattr(ApiKeyRateThrottle, "cache", caches["default"])
+    monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "3/min"})
+    client = api_client_for(merchant)
+    server = redis.Redis.from_url(redis_url)
+    before = server.info("commandstats")
+    for _ in range(3):
+        assert client.get("/api/v1/stores").status_code == 200
+    assert client.get("/api/v1/stores").status_code == 429
+    after = server.info("commandstats")
+
+    def calls(name: str) -> int:
+        return after.get(f"cmdstat_{name}", {}).get("calls", 0) - before.get(
+            f"cmdstat_{name}", {}
+        ).get("calls", 0)
+
+    # redis-py sends INCR as INCRBY; Django's add and incr would have sent SET NX and EXISTS.
+    assert calls("incrby") >= 4 and calls("exists") == 0 and calls("set") == 0
+    keys = server.keys(f"throttle-test-{merchant.pk}:*")
+    assert keys and all(0 < server.ttl(key) <= 61 for key in keys)
+    server.delete(*keys)
