@@ -227,6 +227,9 @@ def campaign_outlooks(
     return {c.pk: _outlook(c, spent=spent.get(c.pk, 0) or 0, today=today, tz=tz) for c in campaigns}
 
 
+DAILY_DAYS_SHOWN = 366
+
+
 @dataclass(frozen=True, slots=True)
 class DayAmount:
     day: date
@@ -237,11 +240,14 @@ def campaign_daily_subsidy(
     campaign: Campaign, *, merchant: Merchant, at: datetime | None = None
 ) -> list[DayAmount]:
     """The subsidy charged on each merchant-local day of the campaign so far (net of refunds, by
-    the day it was charged), every day of the window up to today, days without any at 0."""
+    the day it was charged), every day of the window up to today, days without any at 0; for a
+    campaign running longer than that, its last ``DAILY_DAYS_SHOWN`` days (a window may start in
+    year 1, and a page must not build a row for each of 739,000 days)."""
     tz = zoneinfo.ZoneInfo(merchant.timezone)
     today = _merchant_today(merchant, at)
     start = timezone.localtime(campaign.starts_at, tz).date()
     last = min(today, timezone.localtime(campaign.ends_at - timedelta(microseconds=1), tz).date())
+    start = max(start, last - timedelta(days=DAILY_DAYS_SHOWN - 1))
     if last < start:
         return []
     used = dict(

@@ -173,3 +173,18 @@ def test_a_campaign_page_shows_its_results_outlook_and_actions(world, client_as)
     )
     viewer = client_as(world.users["viewer"]).get(f"/campaigns/{campaign.pk}/").content.decode()
     assert f"/campaigns/{campaign.pk}/pause/" not in viewer  # buttons follow the role
+
+
+def test_a_campaign_running_for_years_charts_its_last_year_only(db):
+    from campaigns.selectors import DAILY_DAYS_SHOWN
+
+    merchant = MerchantFactory()
+    today = timezone.localtime(timezone.now(), SHANGHAI).date()
+    campaign = live_campaign(merchant, since=today - timedelta(days=3 * 365))
+    Campaign.objects.filter(pk=campaign.pk).update(ends_at=at(today + timedelta(days=30)))
+    campaign.refresh_from_db()
+    commit(merchant, at(today - timedelta(days=1)))
+    daily = campaign_daily_subsidy(campaign, merchant=merchant)
+    assert len(daily) == DAILY_DAYS_SHOWN
+    assert daily[-1].day == today and daily[0].day == today - timedelta(days=DAILY_DAYS_SHOWN - 1)
+    assert daily[-2].amount == PHONE_M
