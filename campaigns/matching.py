@@ -41,10 +41,8 @@ from installments.calculator import (
 from installments.selectors import (
     PlatformParameters,
     TermRates,
-    fee_terms_from_rows,
-    fee_terms_statement,
-    platform_settings_from_rows,
-    platform_settings_statement,
+    pricing_from_rows,
+    pricing_statements,
     recent_pricing_get,
     recent_pricing_remember,
 )
@@ -580,10 +578,7 @@ def offers_match(
     pricing = recent_pricing_get(merchant_id=merchant.pk, at=at) if recent else None
     statements = []
     if pricing is None:
-        statements += [
-            platform_settings_statement(at=at),
-            fee_terms_statement(merchant_id=merchant.pk, at=at),
-        ]
+        statements += pricing_statements(merchant_id=merchant.pk, at=at)
     if not merchant.is_frozen:  # a frozen merchant's campaigns are not offered (§8)
         statements.append(
             live_budgets_statement(merchant=merchant, at=at, consumer_ref=basket.consumer_ref)
@@ -592,7 +587,7 @@ def offers_match(
     results = fetch_prepared_many(statements) if statements else []
     if pricing is None:
         settings_rows, fee_rows, *results = results
-        pricing = platform_settings_from_rows(settings_rows, at=at), fee_terms_from_rows(fee_rows)
+        pricing = pricing_from_rows(settings_rows, fee_rows, at=at)
         recent_pricing_remember(
             merchant_id=merchant.pk, at=at, platform=pricing[0], terms=pricing[1]
         )

@@ -34,15 +34,7 @@ from campaigns.matching import (
 from campaigns.models import Campaign
 from campaigns.selectors import campaign_budget_figures
 from campaigns.services import CampaignInput
-from config.prepared import fetch_prepared_many
-from installments.selectors import (
-    PlatformParameters,
-    TermRates,
-    fee_terms_from_rows,
-    fee_terms_statement,
-    platform_settings_from_rows,
-    platform_settings_statement,
-)
+from installments.selectors import PlatformParameters, TermRates, pricing_in_force
 from merchants.models import Merchant
 
 # Why the campaign gives nothing to the basket (all terms) or on one term. Codes, so each interface
@@ -170,11 +162,7 @@ def campaign_preview(
     as a quote does when no term can finance the amount."""
     now = now or timezone.now()
     at = preview_moment(data, now=now)
-    settings_rows, fee_rows = fetch_prepared_many(
-        [platform_settings_statement(at=at), fee_terms_statement(merchant_id=merchant.pk, at=at)]
-    )
-    platform = platform_settings_from_rows(settings_rows, at=at)
-    fee_terms = fee_terms_from_rows(fee_rows)
+    platform, fee_terms = pricing_in_force(merchant_id=merchant.pk, at=at)
     draft = (
         preview_campaign(data=data, campaign=campaign, merchant=merchant, at=at)
         if data is not None and data.offers

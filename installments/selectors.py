@@ -10,7 +10,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.utils import timezone
 
-from config.prepared import Statement, fetch_prepared
+from config.prepared import Statement, fetch_prepared, fetch_prepared_many
 from installments.calculator import Rounding, price_plan
 from installments.models import FeeTable
 
@@ -137,6 +137,27 @@ def platform_settings_from_rows(rows: list[tuple], *, at: datetime) -> PlatformP
         auto_approval_threshold=threshold,
         version_id=version_id,
     )
+
+
+Pricing = tuple[PlatformParameters, dict[int, TermRates]]
+
+
+def pricing_statements(*, merchant_id: uuid.UUID | None, at: datetime) -> list[Statement]:
+    """The two reads of what prices a basket at ``at`` (settings, then the merchant's fee terms),
+    for callers that pipeline them with others."""
+    return [platform_settings_statement(at=at), fee_terms_statement(merchant_id=merchant_id, at=at)]
+
+
+def pricing_from_rows(
+    settings_rows: list[tuple], fee_rows: list[tuple], *, at: datetime
+) -> Pricing:
+    return platform_settings_from_rows(settings_rows, at=at), fee_terms_from_rows(fee_rows)
+
+
+def pricing_in_force(*, merchant_id: uuid.UUID | None, at: datetime) -> Pricing:
+    """The platform settings and the merchant's fee terms in force at ``at``, in one round trip."""
+    rows = fetch_prepared_many(pricing_statements(merchant_id=merchant_id, at=at))
+    return pricing_from_rows(*rows, at=at)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -423,10 +423,8 @@ def test_apr_round_trips_and_is_zero_exactly_when_free_or_negligible(inputs: Inp
     fee=st.integers(min_value=1, max_value=10**11),
     front=st.integers(min_value=0, max_value=10**6),
 )
-def test_apr_started_from_the_float_estimate_equals_apr_started_from_one(
-    principal, term, fee, front
-):
-    """The float estimate only chooses where the exact iteration starts (calculator._apr_start)."""
+def test_apr_started_from_the_estimate_equals_apr_started_from_one(principal, term, fee, front):
+    """The 18-digit estimate only chooses where the exact iteration starts (calculator._apr_start)."""
     import installments.calculator as calculator
 
     rest = (principal + fee) // term
