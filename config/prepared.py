@@ -1,17 +1,27 @@
 """Prepared statements, pipelined, for the few queries on the quote's hot path.
 
 Django binds parameters on the client, so PostgreSQL plans every query again, and each query costs a
-round trip; for the matching and pricing reads both cost more than running them. These run through
-a server-side-binding psycopg cursor on Django's own connection (same transaction, same adapters):
-psycopg prepares each statement once per connection, and ``fetch_prepared_many`` sends several in
-one pipeline, so a quote waits for the database once."""
+round trip; for the matching and pricing reads both cost more than running them. These run on
+Django's own connection (same transaction, same adapters), each statement prepared once per
+connection, and ``fetch_prepared_many`` sends several in one pipeline, so a quote waits for the
+database once.
+
+Several statements, or one inside a transaction, go through server-side-binding psycopg cursors.
+One statement outside a transaction (a quote's budget read) goes straight to libpq: psycopg's
+adapters dump the parameters and load the rows, but its cursor's query conversion, generators and
+wait loop, which cost a quote more than the libpq call itself, are skipped. libpq releases the GIL
+while it waits, as psycopg's wait does."""
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Mapping, Sequence
 
 import psycopg
 from django.db import InterfaceError, OperationalError, connection
+from psycopg import errors, pq
+from psycopg.adapt import PyFormat, Transformer
 
 Statement = tuple[str, Mapping[str, object]]
 
@@ -40,8 +50,11 @@ def _fetch(statements: Sequence[Statement]) -> list[list[tuple]]:
     raw = connection.connection
     with connection.wrap_database_errors:
         if len(statements) == 1:
+            sql, params = statements[0]
+            rows = _alone(raw, sql, params)
+            if rows is not None:
+                return [rows]
             with psycopg.Cursor(raw) as cursor:
-                sql, params = statements[0]
                 cursor.execute(sql, params, prepare=True, binary=True)
                 return [cursor.fetchall()]
         cursors = [psycopg.Cursor(raw) for _ in statements]
@@ -53,6 +66,76 @@ def _fetch(statements: Sequence[Statement]) -> list[list[tuple]]:
         finally:
             for cursor in cursors:
                 cursor.close()
+
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+_IDLE = pq.TransactionStatus.IDLE
+_PIPELINE_OFF = pq.PipelineStatus.OFF
+_ROWS = pq.ExecStatus.TUPLES_OK
+_DONE = pq.ExecStatus.COMMAND_OK
+
+
+@functools.lru_cache(maxsize=256)
+def _numbered(sql: str) -> tuple[bytes, tuple[str, ...]] | None:
+    """``sql`` with ``$1, $2 …`` for its ``%(name)s`` placeholders, and the names in that order;
+    None for anything else with a ``%`` in it (left to psycopg's own conversion)."""
+    names: list[str] = []
+
+    def number(found: re.Match[str]) -> str:
+        if found[1] not in names:
+            names.append(found[1])
+        return f"${names.index(found[1]) + 1}"
+
+    numbered = _PLACEHOLDER.sub(number, sql)
+    return None if "%" in numbered else (numbered.encode(), tuple(names))
+
+
+def _alone(raw: psycopg.Connection, sql: str, params: Mapping[str, object]) -> list[tuple] | None:
+    """The rows of one prepared statement run through libpq, or None when this path does not
+    apply: a transaction or a pipeline is open (psycopg's cursor keeps track of those), or the
+    SQL has a ``%`` other than a placeholder."""
+    pgconn = raw.pgconn
+    numbered = _numbered(sql)
+    if (
+        numbered is None
+        or not raw.autocommit
+        or pgconn.transaction_status != _IDLE
+        or pgconn.pipeline_status != _PIPELINE_OFF
+    ):
+        return None
+    query, names = numbered
+    transformer = Transformer(raw)
+    values = transformer.dump_sequence(
+        [params[name] for name in names], [PyFormat.AUTO] * len(names)
+    )
+    # Prepared per connection, and per parameter types (a None, say, has none), as psycopg does.
+    key = (query, transformer.types)
+    prepared: dict[tuple, bytes] = raw.__dict__.setdefault("_prepared_alone", {})
+    with raw.lock:
+        for attempt in (1, 2):
+            name = prepared.get(key)
+            if name is None:
+                name = b"_alone_%d" % len(prepared)
+                _check(raw, pgconn.prepare(name, query, transformer.types))
+                prepared[key] = name
+            result = pgconn.exec_prepared(
+                name, values, transformer.formats, result_format=pq.Format.BINARY
+            )
+            if result.error_field(pq.DiagnosticField.SQLSTATE) == b"26000" and attempt == 1:
+                prepared.clear()  # the server forgot them (DISCARD ALL): prepare them again
+                continue
+            _check(raw, result)
+            transformer.set_pgresult(result)
+            return transformer.load_rows(0, result.ntuples, tuple)
+    raise AssertionError("unreachable")
+
+
+def _check(raw: psycopg.Connection, result: pq.abc.PGresult) -> None:
+    if result.status in (_ROWS, _DONE):
+        return
+    if raw.pgconn.status == pq.ConnStatus.BAD:  # the server went away: what psycopg raises then
+        raise psycopg.OperationalError(pq.error_message(result) or "the connection was lost")
+    raise errors.error_from_result(result, encoding=raw.info.encoding)
 
 
 def fetch_prepared(sql: str, params: Mapping[str, object]) -> list[tuple]:
