@@ -11,25 +11,31 @@ back office run in the web processes too)."""
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
+if TYPE_CHECKING:
+    from merchants.models import ApiKey
+
 _MAX_ENTRIES = 10_000
-_rows: dict[str, tuple[float, tuple]] = {}
+# prefix -> (when it was read, the key with its merchant). The key is shared by the threads that
+# quote with it and must be treated as read-only, as a quote does.
+_keys: dict[str, tuple[float, ApiKey]] = {}
 
 
-def recent_key_row(prefix: str) -> tuple | None:
-    found = _rows.get(prefix)
+def recent_key(prefix: str) -> ApiKey | None:
+    found = _keys.get(prefix)
     if found is None or time.monotonic() - found[0] > settings.API_KEY_RECENT_SECONDS:
         return None
     return found[1]
 
 
-def recent_key_remember(prefix: str, row: tuple) -> None:
-    if len(_rows) >= _MAX_ENTRIES:
-        _rows.clear()  # keys are few; a flood of distinct ones just starts the memory afresh
-    _rows[prefix] = (time.monotonic(), row)
+def recent_key_remember(prefix: str, api_key: ApiKey) -> None:
+    if len(_keys) >= _MAX_ENTRIES:
+        _keys.clear()  # keys are few; a flood of distinct ones just starts the memory afresh
+    _keys[prefix] = (time.monotonic(), api_key)
 
 
 def recent_keys_forget() -> None:
-    _rows.clear()
+    _keys.clear()

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from config.prepared import fetch_prepared
 from merchants.models import ApiKey, Membership, Merchant, Store
-from merchants.recent_keys import recent_key_remember, recent_key_row
+from merchants.recent_keys import recent_key, recent_key_remember
 from merchants.services import API_KEY_SCHEME, api_key_hash
 
 # last_used_at is bookkeeping, not an audit log: write it at most once a minute per key.
@@ -41,24 +41,27 @@ def api_key_authenticate(*, raw_key: str, recent: bool = False) -> ApiKey | None
     if len(parts) < 4 or parts[0] != API_KEY_SCHEME or parts[1] not in ApiKey.Mode.values:
         return None
     prefix = "_".join(parts[:3])
-    row = recent_key_row(prefix) if recent else None
-    fresh = row is None
-    if fresh:
-        rows = fetch_prepared(_API_KEY_SQL, {"prefix": prefix})
-        if not rows:
-            return None
-        row = rows[0]
+    if recent:
+        # The key and merchant built from a lookup this process made a moment ago (the secret is
+        # still checked against its hash on every request).
+        api_key = recent_key(prefix)
+        if api_key is not None:
+            return (
+                api_key if hmac.compare_digest(api_key.secret_hash, api_key_hash(raw_key)) else None
+            )
+    rows = fetch_prepared(_API_KEY_SQL, {"prefix": prefix})
+    if not rows:
+        return None
+    row = rows[0]
     api_key = ApiKey.from_db("default", _KEY_FIELDS, row[: len(_KEY_FIELDS)])
     if not hmac.compare_digest(api_key.secret_hash, api_key_hash(raw_key)):
         return None
     api_key.merchant = Merchant.from_db("default", _MERCHANT_FIELDS, row[len(_KEY_FIELDS) :])
-    if not fresh:
-        return api_key
     now = timezone.now()
     if api_key.last_used_at is None or now - api_key.last_used_at > _LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
-    recent_key_remember(prefix, row)
+    recent_key_remember(prefix, api_key)
     return api_key
 
 
