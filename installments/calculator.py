@@ -406,6 +406,67 @@ def _apr_start(coefficients: list[Decimal], target: Decimal) -> Decimal:
     return start if start * q - target > 0 else _ONE
 
 
+# The APR in hundredths of a percent, rounded half up, is f + 1 or more exactly when the monthly
+# rate r is at least r_f = (2f + 1) / _APR_HALF_CENTS (the APR f + 0.5 hundredths).
+_APR_HALF_CENTS = 240_000
+
+
+def _apr_even(principal: int, first: int, rest: int, term: int) -> str:
+    """``_apr(principal, [first] + [rest] * (term - 1))`` (the schedules ``_price`` builds), found
+    with integers alone, most often in four or six tests.
+
+    The APR in hundredths is the number of f >= 0 with r >= r_f. As the present value of the
+    payments falls when the rate rises, r >= r_f exactly when their present value at r_f is at
+    least the principal; with 1 + r_f = N / D and the equal payments after the first summed as a
+    geometric series, that is one comparison of integers, exact. Each round tests f and f + 1;
+    when they disagree, the count is f + 1. Otherwise the next f is where the line through the
+    two present values crosses the principal (a secant step), kept inside the bracket the tests
+    so far allow, or its middle when the secant step did not halve it: never more rounds than a
+    bisection would take, twice over."""
+    d = _APR_HALF_CENTS
+    d_rest = d ** (term - 1)
+
+    def gap(f: int) -> int:
+        """(present value at r_f − principal) × 2^64, rounded down: its sign is exact."""
+        n = d + 2 * f + 1
+        n_rest = n ** (term - 1)
+        width = n - d
+        scaled = (
+            first * d * n_rest * width
+            + rest * d * d * (n_rest - d_rest)
+            - principal * n_rest * n * width
+        )  # the present value's gap × N^term × (N − D)
+        return (scaled << 64) // (n_rest * n * width)
+
+    fee = first + rest * (term - 1) - principal
+    # Where to begin: the constant-ratio approximation 2 n fee / (principal (n + 1)) of the yearly
+    # rate of n monthly payments, in hundredths of a percent.
+    f = 240_000 * fee // (principal * (term + 1))
+    low, high = -1, None  # gap(low) >= 0 (r > 0 = r_-1 as fee > 0), gap(high) < 0
+    while True:
+        here, above = gap(f), gap(f + 1)
+        if here >= 0 > above:
+            high = f + 1
+            break
+        before = None if high is None else high - low
+        if above >= 0:
+            low = f + 1
+        else:
+            high = f
+        if high is not None and high == low + 1:
+            break
+        guess = f + here // (here - above) if here > above else f
+        if high is None:
+            f = max(guess, 2 * low + 1)  # no upper bound yet: at least double
+        elif low < guess < high and (before is None or 2 * (high - low) <= before):
+            f = guess
+        else:
+            f = (low + high) // 2
+        f = min(f, high - 2) if high is not None else f  # f + 1 must stay below high
+        f = max(f, low + 1)
+    return f"{high // 100}.{high % 100:02d}"
+
+
 def _apr_cents_at_boundary(principal: int, amounts: Sequence[int], floor_cents: int) -> int:
     # The boundary APR b = (floor_cents + 0.5) / 100 percent is a monthly rate
     # r_b = (2 floor_cents + 1) / 240000. The APR rounds up (half-up) iff the true r >= r_b, i.e.
@@ -532,8 +593,7 @@ def _price(
         if fee == 0:
             apr = "0.00"
         else:
-            rest = principal_rest + fee_rest
-            apr = _apr(principal, [principal_first + fee_first] + [rest] * (term - 1))
+            apr = _apr_even(principal, principal_first + fee_first, principal_rest + fee_rest, term)
     # Positional (fields in declaration order) as this is the hot path.
     return PlanPrice(
         principal, term, eligible, full_fee, waived, fee, subsidy, apr, tuple(schedule)

@@ -439,3 +439,27 @@ def test_apr_started_from_the_estimate_equals_apr_started_from_one(principal, te
         assert calculator._apr(principal, amounts) == seeded
     finally:
         calculator._apr_start = original
+
+
+@settings(max_examples=1_000, deadline=None)
+@given(
+    principal=st.integers(min_value=1, max_value=10**12),
+    term=st.one_of(st.sampled_from([1, 2, 3, 6, 12, 24, 36]), st.integers(1, 360)),
+    fee=st.one_of(
+        st.integers(min_value=1, max_value=200), st.integers(min_value=1, max_value=10**11)
+    ),
+)
+@example(principal=699_900, term=6, fee=25_196)
+@example(principal=1, term=360, fee=10**11)
+@example(principal=10**12, term=360, fee=1)
+def test_the_integer_apr_of_even_schedules_equals_the_newton_apr(principal, term, fee):
+    """``_price`` finds the APR of its schedules (a first payment, then equal ones) by exact integer
+    tests (calculator._apr_even); the general Newton iteration must agree to the hundredth."""
+    import installments.calculator as calculator
+
+    rest_principal, rest_fee = principal // term, fee // term
+    first = principal - rest_principal * (term - 1) + fee - rest_fee * (term - 1)
+    rest = rest_principal + rest_fee
+    assert calculator._apr_even(principal, first, rest, term) == calculator._apr(
+        principal, [first] + [rest] * (term - 1)
+    )
