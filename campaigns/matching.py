@@ -24,7 +24,7 @@ from __future__ import annotations
 import uuid
 import zoneinfo
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -126,6 +126,30 @@ class LiveCampaign:
     refusal_alerted: bool  # its budget-refusal notice already fired for the current arming
     # term -> tiers, highest minimum first
     tiers: dict[int, tuple[OfferTier, ...]]
+    # Derived once, for matching's loop over every live campaign of a quote (a LiveCampaign built
+    # from unchanged figures is reused from one quote to the next): what decides L, what decides
+    # the term-independent admission apart from the consumer's count, the tiers as pairs, and the
+    # tie-breakers of §4's order.
+    scope_key: tuple[bool, frozenset[str], frozenset[str], frozenset[str]] = field(init=False)
+    admission_key: tuple[object, ...] = field(init=False)
+    term_tiers: tuple[tuple[int, tuple[OfferTier, ...]], ...] = field(init=False)
+    rank_tail: tuple[datetime, datetime, int] = field(init=False)
+    spend_limit: int = field(init=False)  # the most one plan may take: budget left, today's cap
+
+    def __post_init__(self) -> None:
+        self.scope_key = (self.all_products, self.categories, self.skus, self.exclude_skus)
+        self.admission_key = (
+            self.stacks_with_government_subsidy,
+            self.stores,
+            self.channels,
+            self.min_amount,
+            self.max_amount,
+        )
+        self.term_tiers = tuple(self.tiers.items())
+        # uuids compared as PostgreSQL compares them: as unsigned 128-bit numbers.
+        self.rank_tail = (self.starts_at, self.created_at, self.id.int)
+        cap = self.daily_cap_remaining
+        self.spend_limit = self.budget_remaining if cap is None else min(self.budget_remaining, cap)
 
     @property
     def restricts_products(self) -> bool:
@@ -205,11 +229,15 @@ class CampaignDefinition:
     tiers: dict[int, tuple[OfferTier, ...]]
 
 
+# The id comes as text: a quote compares and looks up a hundred of them, and a str does both in C
+# where a UUID runs Python. Today's usage is only read for a campaign with a daily cap.
 _LIVE_BUDGETS_SQL = """
-SELECT v.version, c.id, c.budget_total - c.budget_used,
-       c.daily_cap - COALESCE((SELECT u.used FROM campaigns_campaigndailyusage u
-                                WHERE u.merchant_id = c.merchant_id AND u.campaign_id = c.id
-                                  AND u.day = %(today)s), 0),
+SELECT v.version, c.id::text, c.budget_total - c.budget_used,
+       CASE WHEN c.daily_cap IS NOT NULL THEN
+         c.daily_cap - COALESCE((SELECT u.used FROM campaigns_campaigndailyusage u
+                                  WHERE u.merchant_id = c.merchant_id AND u.campaign_id = c.id
+                                    AND u.day = %(today)s), 0)
+       END,
        COALESCE((SELECT cu.plans FROM campaigns_campaignconsumerusage cu
                   WHERE c.per_consumer_limit IS NOT NULL AND cu.merchant_id = c.merchant_id
                     AND cu.campaign_id = c.id AND cu.consumer_ref = %(consumer_ref)s), 0),
@@ -232,22 +260,27 @@ SELECT (SELECT v.version FROM campaigns_campaigndefinitionversion v
               WHERE o.merchant_id = c.merchant_id AND o.campaign_id = c.id
               ORDER BY o.term, o.min_amount DESC)
   FROM campaigns_campaign c
- WHERE c.merchant_id = %(merchant)s AND c.id = ANY(%(ids)s)
+ WHERE c.merchant_id = %(merchant)s AND c.id = ANY(%(ids)s::uuid[])
 """
 
-# merchant id -> (definition version, definitions by campaign id). Bounded; oldest entry goes first.
+# merchant id -> (definition version, definitions by campaign id as text). Bounded; oldest entry
+# goes first.
 _CACHE_LIMIT = 4096
-_definitions: dict[uuid.UUID, tuple[int | None, dict[int, CampaignDefinition]]] = {}
+_definitions: dict[uuid.UUID, tuple[int | None, dict[str, CampaignDefinition]]] = {}
 
 
-# campaign id (int) -> (definition, the fresh figures, the LiveCampaign built from them).
+# campaign id (text) -> (definition, the fresh figures, the LiveCampaign built from them).
 _LIVE_BUILT_LIMIT = 100_000
-_live_built: dict[int, tuple[CampaignDefinition, tuple, LiveCampaign]] = {}
+_live_built: dict[str, tuple[CampaignDefinition, tuple, LiveCampaign]] = {}
+
+# merchant id -> (the budget rows, the definitions entry they were joined with, the campaigns).
+_live_lists: dict[uuid.UUID, tuple[list[tuple], object, tuple[LiveCampaign, ...]]] = {}
 
 
 def definitions_cache_clear() -> None:
     _definitions.clear()
     _live_built.clear()
+    _live_lists.clear()
 
 
 def live_budgets_statement(
@@ -282,17 +315,16 @@ def _definition_from_row(row: tuple) -> CampaignDefinition:
 
 
 def _cached_definitions(
-    merchant_id: uuid.UUID, version: int | None, ids: list[uuid.UUID]
-) -> dict[int, CampaignDefinition]:
-    """Definitions of ``ids`` for the merchant at ``version``, from the cache or the database,
-    keyed by the id's ``int`` (hashing a UUID runs Python code; its int is a plain attribute)."""
+    merchant_id: uuid.UUID, version: int | None, ids: list[str]
+) -> dict[str, CampaignDefinition]:
+    """Definitions of ``ids`` for the merchant at ``version``, from the cache or the database."""
     cached_version, found = _definitions.get(merchant_id, (None, {}))
     if cached_version != version or version is None:
         found = {}
-    missing = [pk for pk in ids if pk.int not in found]
+    missing = [pk for pk in ids if pk not in found]
     if missing:
         rows = fetch_prepared(_DEFINITIONS_SQL, {"merchant": merchant_id, "ids": missing})
-        fresh = {row[1].int: _definition_from_row(row) for row in rows}
+        fresh = {str(row[1]): _definition_from_row(row) for row in rows}
         read_version = rows[0][0] if rows else version
         # Stored under the version they were read at (never older than the one asked for).
         found = {**found, **fresh} if read_version == version else fresh
@@ -302,37 +334,38 @@ def _cached_definitions(
     return found
 
 
-def live_campaigns_from_rows(merchant_id: uuid.UUID, rows: list[tuple]) -> list[LiveCampaign]:
-    """Join the fresh budget rows of ``_LIVE_BUDGETS_SQL`` with the campaigns' definitions."""
+def live_campaigns_from_rows(merchant_id: uuid.UUID, rows: list[tuple]) -> tuple[LiveCampaign, ...]:
+    """Join the fresh budget rows of ``_LIVE_BUDGETS_SQL`` with the campaigns' definitions.
+
+    Between two quotes a merchant's campaigns and budgets rarely move: when the rows are those
+    of the last call and were joined with the same cached definitions, its campaigns are the
+    answer again; otherwise each LiveCampaign built from the same definition and the same fresh
+    figures is reused, and only the others are built."""
     version = rows[0][0] if rows else None
+    last = _live_lists.get(merchant_id)
+    if (
+        last is not None
+        and version is not None
+        and last[0] == rows
+        and last[1] is _definitions.get(merchant_id)
+    ):
+        return last[2]
     live = [row for row in rows if row[1] is not None]
     if not live:
-        return []
+        return ()
     definitions = _cached_definitions(merchant_id, version, [row[1] for row in live])
     campaigns = []
-    for _, pk, remaining, cap_remaining, consumer_plans, refusal_alerted in live:
-        key = pk.int
+    for _, key, remaining, cap_remaining, consumer_plans, refusal_alerted in live:
         d = definitions.get(key)
         if d is None:
             continue  # deleted between the two reads: not live any more
-        # Between two quotes a campaign's definition and budget rarely move: the LiveCampaign built
-        # from the same definition and the same fresh figures is reused, not built again.
+        figures = (remaining, cap_remaining, consumer_plans, refusal_alerted)
         seen = _live_built.get(key)
-        if (
-            seen is not None
-            and seen[0] is d
-            and seen[1]
-            == (
-                remaining,
-                cap_remaining,
-                consumer_plans,
-                refusal_alerted,
-            )
-        ):
+        if seen is not None and seen[0] is d and seen[1] == figures:
             campaigns.append(seen[2])
             continue
         campaign = LiveCampaign(
-            id=pk,
+            id=d.id,
             name=d.name,
             starts_at=d.starts_at,
             created_at=d.created_at,
@@ -354,23 +387,24 @@ def live_campaigns_from_rows(merchant_id: uuid.UUID, rows: list[tuple]) -> list[
         )
         if len(_live_built) >= _LIVE_BUILT_LIMIT:
             _live_built.clear()
-        _live_built[key] = (
-            d,
-            (remaining, cap_remaining, consumer_plans, refusal_alerted),
-            campaign,
-        )
+        _live_built[key] = (d, figures, campaign)
         campaigns.append(campaign)
-    return campaigns
+    found = tuple(campaigns)
+    if version is not None:
+        if len(_live_lists) >= _CACHE_LIMIT:
+            _live_lists.pop(next(iter(_live_lists)))
+        _live_lists[merchant_id] = (rows, _definitions.get(merchant_id), found)
+    return found
 
 
 def live_campaigns(
     *, merchant: Merchant, at: datetime, consumer_ref: str | None = None
-) -> list[LiveCampaign]:
+) -> Sequence[LiveCampaign]:
     """The merchant's live campaigns at ``at`` with their remaining budgets read now.
 
     A frozen merchant has none (§8)."""
     if merchant.is_frozen:
-        return []
+        return ()
     statement = live_budgets_statement(merchant=merchant, at=at, consumer_ref=consumer_ref)
     return live_campaigns_from_rows(merchant.pk, fetch_prepared(*statement))
 
@@ -399,20 +433,28 @@ def in_scope_total(campaign: LiveCampaign, basket: Basket) -> int | None:
 
 def campaign_admits(campaign: LiveCampaign, basket: Basket) -> bool:
     """The term-independent rules of §3.3 and §4: stacking, stores, channels, consumer, limits."""
+    return _admits_basket(campaign, basket) and _admits_consumer(campaign, basket)
+
+
+def _admits_basket(campaign: LiveCampaign, basket: Basket) -> bool:
+    """``campaign_admits`` but for the consumer's count: the same for every campaign with the same
+    ``admission_key``."""
     if basket.government_subsidy > 0 and not campaign.stacks_with_government_subsidy:
         return False
     if campaign.stores and basket.store not in campaign.stores:
         return False
     if len(campaign.channels) == 1 and basket.channel != campaign.channels[0]:
         return False
-    if campaign.per_consumer_limit is not None and (
-        not basket.consumer_ref or campaign.consumer_plans >= campaign.per_consumer_limit
-    ):
-        return False
     principal = basket.financed_amount
     if campaign.min_amount is not None and principal < campaign.min_amount:
         return False
     return campaign.max_amount is None or principal <= campaign.max_amount
+
+
+def _admits_consumer(campaign: LiveCampaign, basket: Basket) -> bool:
+    return campaign.per_consumer_limit is None or (
+        bool(basket.consumer_ref) and campaign.consumer_plans < campaign.per_consumer_limit
+    )
 
 
 def tier_for(tiers: Sequence[OfferTier], principal: int) -> OfferTier | None:
@@ -430,19 +472,12 @@ class _Candidate:
     tier: OfferTier
     in_scope: int
     eligible: int
-    rank: tuple[int, int, datetime, datetime, int]
 
 
 def _rank(amounts: FeeAmounts, campaign: LiveCampaign) -> tuple[int, int, datetime, datetime, int]:
     """§4's order: the lowest C, then the lower M, the earlier start, the earlier created, the
     smaller id (compared as PostgreSQL compares uuids: as unsigned 128-bit numbers)."""
-    return (
-        amounts.consumer_fee,
-        amounts.merchant_subsidy,
-        campaign.starts_at,
-        campaign.created_at,
-        campaign.id.int,
-    )
+    return (amounts.consumer_fee, amounts.merchant_subsidy, *campaign.rank_tail)
 
 
 _UNSEEN: Any = object()
@@ -468,24 +503,26 @@ def choose_offers(
     }
     # Many campaigns share a share and an E: price each (term, E, share) once per match. With P, A
     # and the rounding fixed by the basket, E depends on L alone: computed once per distinct L.
-    priced: dict[tuple[int, int, int], FeeAmounts] = {}
+    # Keys are plain ints where they can be: E × 10001 + share (share <= 10000) per term.
+    priced: dict[int, dict[int, FeeAmounts]] = {term: {} for term in pricing}
     eligible_of: dict[int, int] = {}
     best: dict[int, _Candidate] = {}
     short: dict[uuid.UUID, LiveCampaign] = {}
-    # Campaigns often share a product scope: L once per distinct scope (frozensets cache their hash).
+    # Campaigns often share a product scope and the rules that admit a basket: L once per distinct
+    # scope, admission once per distinct rules (frozensets cache their hash).
     scope_of: dict[tuple[bool, frozenset[str], frozenset[str], frozenset[str]], int | None] = {}
+    admitted: dict[tuple[object, ...], bool] = {}
     for campaign in campaigns:
-        if not campaign_admits(campaign, basket):
+        admits = admitted.get(campaign.admission_key)
+        if admits is None:
+            admits = admitted[campaign.admission_key] = _admits_basket(campaign, basket)
+        if not admits or (
+            campaign.per_consumer_limit is not None and not _admits_consumer(campaign, basket)
+        ):
             continue
-        scope_key = (
-            campaign.all_products,
-            campaign.categories,
-            campaign.skus,
-            campaign.exclude_skus,
-        )
-        scope = scope_of.get(scope_key, _UNSEEN)
+        scope = scope_of.get(campaign.scope_key, _UNSEEN)
         if scope is _UNSEEN:
-            scope = scope_of[scope_key] = in_scope_total(campaign, basket)
+            scope = scope_of[campaign.scope_key] = in_scope_total(campaign, basket)
         if scope is None:
             continue
         eligible = eligible_of.get(scope)
@@ -496,38 +533,45 @@ def choose_offers(
                 order_amount=basket.amount,
                 rounding=platform.rounding,
             )
-        for term, tiers in campaign.tiers.items():
-            term_pricing = pricing.get(term)
-            if term_pricing is None:
+        for term, tiers in campaign.term_tiers:
+            term_priced = priced.get(term)
+            if term_priced is None:
                 continue  # the term is not offered to this merchant (or not within its limits)
             for tier in tiers:  # tier_for, inlined: this loop runs per campaign and term
                 if tier.min_amount <= principal:
                     break
             else:
                 continue
-            key = (term, eligible, tier.share_bp)
-            amounts = priced.get(key)
+            share_bp = tier.share_bp
+            amounts = term_priced.get(eligible * 10_001 + share_bp)
             if amounts is None:
-                amounts = priced[key] = term_pricing.amounts(
-                    principal=principal, eligible=eligible, share_bp=tier.share_bp
+                amounts = term_priced[eligible * 10_001 + share_bp] = pricing[term].amounts(
+                    principal=principal, eligible=eligible, share_bp=share_bp
                 )
             subsidy = amounts.merchant_subsidy
             if amounts.waived_fee == 0 and subsidy == 0:
                 continue
-            if subsidy > campaign.budget_remaining or (
-                campaign.daily_cap_remaining is not None and subsidy > campaign.daily_cap_remaining
-            ):
+            if subsidy > campaign.spend_limit:
                 short[campaign.id] = campaign  # no fall-back to a lower tier (§4)
                 continue
             current = best.get(term)
-            if current is not None and (
-                amounts.consumer_fee > current.rank[0]
-                or (amounts.consumer_fee == current.rank[0] and subsidy > current.rank[1])
-            ):
-                continue  # clearly worse: skip building the full rank
-            rank = _rank(amounts, campaign)
-            if current is None or rank < current.rank:
-                best[term] = _Candidate(amounts, campaign, tier, scope, eligible, rank)
+            if current is not None:
+                # §4's order (_rank), compared a part at a time: most candidates lose on C or M.
+                held = current.amounts
+                if amounts is not held:
+                    fee, held_fee = amounts.consumer_fee, held.consumer_fee
+                    if fee > held_fee:
+                        continue
+                    if fee == held_fee:
+                        held_subsidy = held.merchant_subsidy
+                        if subsidy > held_subsidy or (
+                            subsidy == held_subsidy
+                            and campaign.rank_tail >= current.campaign.rank_tail
+                        ):
+                            continue
+                elif campaign.rank_tail >= current.campaign.rank_tail:
+                    continue
+            best[term] = _Candidate(amounts, campaign, tier, scope, eligible)
     return best, short
 
 
@@ -598,7 +642,7 @@ def offers_match(
         at=at,
         platform=platform,
         fee_terms=fee_terms,
-        campaigns=live_campaigns_from_rows(merchant.pk, results[0]) if results else [],
+        campaigns=live_campaigns_from_rows(merchant.pk, results[0]) if results else (),
     )
 
 
