@@ -12,19 +12,22 @@ from datetime import UTC
 from typing import Any
 
 import django_filters
-from django.core.exceptions import ValidationError
-from django.http import HttpResponse, QueryDict
+from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, QueryDict
 from django_filters.fields import IsoDateTimeField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import serializers, status, viewsets
+from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils import json
 from rest_framework.views import APIView
 
+from campaigns.matching import Basket
 from installments.idempotency import HEADER, idempotency_key_of, idempotent
 from installments.plan_models import Plan, PlanStatus, Refund
 from installments.plans import plan_commit, plan_get, plan_refund, plan_void
@@ -42,8 +45,17 @@ from installments.serializers import (
 )
 from installments.settlement import statement_csv_response, statement_list
 from installments.settlement_models import Statement
-from merchants.api_base import principal, problem_responses
+from merchants.api_auth import ApiKeyAuthentication, ApiPrincipal, bearer_key
+from merchants.api_base import (
+    ApiKeyRateThrottle,
+    StrictJSONParser,
+    json_response_bytes,
+    principal,
+    problem_responses,
+)
 from merchants.errors import DomainError
+from merchants.models import ApiKey
+from merchants.selectors import api_key_authenticate
 
 _IDEMPOTENCY_PARAMETER = OpenApiParameter(
     HEADER,
@@ -190,7 +202,57 @@ def _run_idempotent(request: Request, work: Any) -> HttpResponse:
 
 
 class QuoteView(APIView):
+    """``POST /api/v1/quotes``.
+
+    Every checkout asks for a quote, so the common request takes a lane past DRF's dispatch
+    (``_lane``): it authenticates the key, counts it against the rate limit and parses the body
+    as DRF would, with the API's own functions, and only for a request where DRF would do exactly
+    that (the ``application/json`` body of a well-formed basket, a bearer key this process knows,
+    no content negotiation to do). Anything else, before anything has been counted, goes through
+    DRF's dispatch as every other endpoint does. Errors raised once in the lane are answered by
+    DRF's exception handling, so both give the same problem responses."""
+
     api_key_may_be_recent = True  # a quote moves no money: merchants/recent_keys.py
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        taken = _lane(request) if self._lane_applies() else None
+        if taken is None:
+            return super().dispatch(request, *args, **kwargs)
+        api_key, currency, basket = taken
+        self.args, self.kwargs, self.request = args, kwargs, request
+        self.headers = self.default_response_headers
+        who = ApiPrincipal(api_key)
+        request.user = who  # as DRF's authentication leaves it
+        try:
+            throttle = ApiKeyRateThrottle()
+            if not throttle.allow_api_key(api_key.pk):
+                raise exceptions.Throttled(throttle.wait())
+            response = self._quote(who, currency, basket)
+        except Exception as exc:
+            return self._lane_failed(request, who, exc)
+        return self.finalize_response(request, response)
+
+    def _lane_applies(self) -> bool:
+        """The lane does what these classes do; a view configured otherwise takes DRF's path."""
+        return (
+            self.authentication_classes == [ApiKeyAuthentication]
+            and self.permission_classes == [IsAuthenticated]
+            and self.throttle_classes == [ApiKeyRateThrottle]
+            and self.parser_classes == [StrictJSONParser]
+            and self.renderer_classes == [JSONRenderer]
+        )
+
+    def _lane_failed(self, request: HttpRequest, who: ApiPrincipal, exc: Exception) -> Any:
+        """The answer DRF's dispatch gives when the view raises ``exc``."""
+        drf_request = self.initialize_request(request, *self.args, **self.kwargs)
+        drf_request.user, drf_request.auth = who, who.api_key
+        self.request = drf_request
+        self.format_kwarg = self.get_format_suffix(**self.kwargs)
+        negotiated = self.perform_content_negotiation(drf_request)  # JSON: the lane made sure
+        drf_request.accepted_renderer, drf_request.accepted_media_type = negotiated
+        response = self.handle_exception(exc)
+        self.response = self.finalize_response(drf_request, response, *self.args, **self.kwargs)
+        return self.response
 
     @extend_schema(
         summary="Quote the installment options for a basket",
@@ -211,23 +273,58 @@ class QuoteView(APIView):
             serializer.is_valid(raise_exception=True)
             parsed = serializer.validated_data["currency"], serializer.to_basket()
         currency, basket = parsed
-        who = principal(request)
+        return self._quote(principal(request), currency, basket)
+
+    def _quote(self, who: ApiPrincipal, currency: str, basket: Basket) -> HttpResponse:
+        merchant = who.merchant
         quote = quote_create(
-            merchant=who.merchant,
+            merchant=merchant,
             test=who.is_test_mode,
             currency=currency,
             basket=basket,
             recent=True,
         )
-        # Rendered here, as DRF's renderer would (same settings): a quote answers every checkout,
-        # and a plain response skips the template-response machinery a Response goes through.
-        return HttpResponse(
-            _QUOTE_RENDERER.render(quote_json(quote, tz=_tz(request))),
-            content_type=_QUOTE_RENDERER.media_type,
-        )
+        # Rendered here, to the bytes DRF's JSON renderer would give: a plain response skips the
+        # template-response machinery a Response goes through.
+        body = quote_json(quote, tz=zoneinfo.ZoneInfo(merchant.timezone))
+        return HttpResponse(json_response_bytes(body), content_type="application/json")
 
 
-_QUOTE_RENDERER = JSONRenderer()
+# What the lane takes: the media types for which DRF's negotiation picks its JSON renderer with no
+# parameters, and bodies well below Django's own limit (DRF reads any size; the lane reads
+# ``request.body``, which refuses more than DATA_UPLOAD_MAX_MEMORY_SIZE).
+_LANE_ACCEPT = frozenset({None, "*/*", "application/json"})
+_LANE_MAX_BODY = 256 * 1024
+
+
+def _lane(request: HttpRequest) -> tuple[ApiKey, str, Basket] | None:
+    """The key, currency and basket of a quote request that DRF would authenticate and parse
+    into the common well-formed basket, or None: then DRF's dispatch decides. Nothing here
+    counts, writes or answers; a key lookup from the database marks the key as used, as DRF's
+    authentication of it would."""
+    meta = request.META
+    if (
+        request.method != "POST"
+        or meta.get("CONTENT_TYPE") != "application/json"
+        or meta.get("HTTP_ACCEPT") not in _LANE_ACCEPT
+        or meta.get("QUERY_STRING")  # ?format= is content negotiation
+    ):
+        return None
+    try:
+        length = int(meta.get("CONTENT_LENGTH") or 0)
+        if not 0 < length <= _LANE_MAX_BODY:
+            return None
+        raw_key = bearer_key(meta.get("HTTP_AUTHORIZATION", "").encode("latin-1"))
+        data = json.loads(request.body.decode("utf-8"), parse_constant=json.strict_constant)
+    except (exceptions.AuthenticationFailed, RequestDataTooBig, ValueError, RecursionError):
+        return None  # UnicodeError and JSONDecodeError are ValueErrors
+    parsed = quote_request_basket(data)
+    if raw_key is None or parsed is None:
+        return None
+    api_key = api_key_authenticate(raw_key=raw_key, recent=True)
+    if api_key is None:
+        return None
+    return api_key, *parsed
 
 
 class _UtcIsoDateTimeField(IsoDateTimeField):

@@ -31,21 +31,29 @@ class ApiPrincipal:
         return self.api_key.mode == ApiKey.Mode.TEST
 
 
+def bearer_key(header: bytes) -> str | None:
+    """The key in an ``Authorization: Bearer <key>`` header (as bytes, the way DRF reads it), or
+    None when there is no header; ``AuthenticationFailed`` when the header is malformed."""
+    parts = header.split()
+    if not parts:
+        return None
+    if parts[0].lower() != b"bearer" or len(parts) != 2:
+        raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <API key>'.")
+    try:
+        return parts[1].decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise exceptions.AuthenticationFailed("The API key is not valid.") from exc
+
+
 class ApiKeyAuthentication(BaseAuthentication):
     """``Authorization: Bearer <merchant API key>``."""
 
     keyword = "Bearer"
 
     def authenticate(self, request: Request) -> tuple[ApiPrincipal, ApiKey] | None:
-        header = get_authorization_header(request).split()
-        if not header:
+        raw_key = bearer_key(get_authorization_header(request))
+        if raw_key is None:
             return None
-        if header[0].lower() != self.keyword.lower().encode() or len(header) != 2:
-            raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <API key>'.")
-        try:
-            raw_key = header[1].decode("ascii")
-        except UnicodeDecodeError as exc:
-            raise exceptions.AuthenticationFailed("The API key is not valid.") from exc
         # A view that only quotes says so (``api_key_may_be_recent``): then a lookup of the key this
         # process made in the last second will do (merchants/recent_keys.py says why that is safe
         # for a quote and for nothing else).
