@@ -10,9 +10,11 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
+from django.utils.connection import ConnectionProxy
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers
@@ -122,17 +124,22 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         """This window's count, this request included. On Redis one round trip (INCR and EXPIRE
         pipelined): Django's ``add`` then ``incr`` cost three (SET NX, then EXISTS and INCR)."""
         ttl = int(self.duration) + 1
-        if isinstance(self.cache, RedisCache):
-            full_key = self.cache.make_and_validate_key(key)
-            client = self.cache._cache.get_client(full_key, write=True)
+        cache = self.cache
+        if isinstance(cache, ConnectionProxy):
+            # DRF's default is Django's ``cache``, a proxy no isinstance check sees through: the
+            # backend it stands for, once (each attribute through the proxy is a lookup too).
+            cache = caches[DEFAULT_CACHE_ALIAS]
+        if isinstance(cache, RedisCache):
+            full_key = cache.make_and_validate_key(key)
+            client = cache._cache.get_client(full_key, write=True)
             with client.pipeline(transaction=True) as pipe:
                 count, _ = pipe.incr(full_key).expire(full_key, ttl).execute()
             return count
         try:
-            added = self.cache.add(key, 1, timeout=ttl)
-            return 1 if added else self.cache.incr(key)
+            added = cache.add(key, 1, timeout=ttl)
+            return 1 if added else cache.incr(key)
         except ValueError:  # the window's key expired between add and incr
-            self.cache.set(key, 1, timeout=ttl)
+            cache.set(key, 1, timeout=ttl)
             return 1
 
     def wait(self) -> float | None:
