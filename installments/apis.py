@@ -6,6 +6,7 @@ follows §6: 401 → 429 (DRF, before the view) → ``idempotency_key_required``
 
 from __future__ import annotations
 
+import json
 import uuid
 import zoneinfo
 from datetime import UTC
@@ -24,7 +25,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.utils import json
+from rest_framework.utils.json import strict_constant
 from rest_framework.views import APIView
 
 from campaigns.matching import Basket
@@ -295,6 +296,8 @@ class QuoteView(APIView):
 # ``request.body``, which refuses more than DATA_UPLOAD_MAX_MEMORY_SIZE).
 _LANE_ACCEPT = frozenset({None, "*/*", "application/json"})
 _LANE_MAX_BODY = 256 * 1024
+# DRF's JSON parser's decoding (strict: no NaN or Infinity), built once rather than per call.
+_LANE_DECODER = json.JSONDecoder(parse_constant=strict_constant)
 
 
 def _lane(request: HttpRequest) -> tuple[ApiKey, str, Basket] | None:
@@ -315,7 +318,7 @@ def _lane(request: HttpRequest) -> tuple[ApiKey, str, Basket] | None:
         if not 0 < length <= _LANE_MAX_BODY:
             return None
         raw_key = bearer_key(meta.get("HTTP_AUTHORIZATION", "").encode("latin-1"))
-        data = json.loads(request.body.decode("utf-8"), parse_constant=json.strict_constant)
+        data = _LANE_DECODER.decode(request.body.decode("utf-8"))
     except (exceptions.AuthenticationFailed, RequestDataTooBig, ValueError, RecursionError):
         return None  # UnicodeError and JSONDecodeError are ValueErrors
     parsed = quote_request_basket(data)

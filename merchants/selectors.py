@@ -18,6 +18,7 @@ from merchants.services import API_KEY_SCHEME, api_key_hash
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
+_KEY_MODES = frozenset(ApiKey.Mode.values)  # Choices.values builds a new list on every access
 _KEY_FIELDS = [field.attname for field in ApiKey._meta.concrete_fields]
 _MERCHANT_FIELDS = [field.attname for field in Merchant._meta.concrete_fields]
 # Every API request runs this: one prepared statement, no ORM query building (it cost more than the
@@ -38,7 +39,7 @@ def api_key_authenticate(*, raw_key: str, recent: bool = False) -> ApiKey | None
     ``recent``: a lookup this process made in the last ``API_KEY_RECENT_SECONDS`` will do (quotes
     only, see ``merchants.recent_keys``); otherwise the database answers."""
     parts = raw_key.split("_")
-    if len(parts) < 4 or parts[0] != API_KEY_SCHEME or parts[1] not in ApiKey.Mode.values:
+    if len(parts) < 4 or parts[0] != API_KEY_SCHEME or parts[1] not in _KEY_MODES:
         return None
     prefix = "_".join(parts[:3])
     if recent:

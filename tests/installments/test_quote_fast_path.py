@@ -186,3 +186,29 @@ def test_quote_token_is_exactly_djangos_signed_value(compress, monkeypatch, sett
         token = quote_token(payload, compress=compress)
         assert token == signing.dumps(payload, salt=_SALT, compress=compress)
         assert signing.loads(token, salt=_SALT) == payload
+
+
+_TOKEN_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=8)
+
+
+@settings(max_examples=1_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    sku=_TOKEN_TEXT,
+    category=_TOKEN_TEXT,
+    consumer_ref=st.one_of(st.none(), _TOKEN_TEXT, st.sampled_from(["a\x00b", "\x1f\x7f", '"\\'])),
+    amount=st.integers(min_value=0, max_value=10**15),
+)
+def test_quote_token_is_djangos_for_any_text(sku, category, consumer_ref, amount):
+    """Any SKU, category or consumer reference (ASCII or not, control characters, quotes): orjson's
+    ASCII output or, failing that, the signer's own encoding, signed as the signer signs."""
+    from unittest import mock
+
+    from django.core import signing
+
+    from installments.quotes import _SALT, quote_token
+
+    payload = {"v": 1, "r": consumer_ref, "l": [[sku, category, amount]], "o": {"3": [None, 0, 1]}}
+    with mock.patch("time.time", return_value=1_764_467_000.25):
+        token = quote_token(payload)
+        assert token == signing.dumps(payload, salt=_SALT)
+    assert signing.loads(token, salt=_SALT) == payload
