@@ -108,21 +108,27 @@ def _alone(raw: psycopg.Connection, sql: str, params: Mapping[str, object]) -> l
     values = transformer.dump_sequence(
         [params[name] for name in names], [PyFormat.AUTO] * len(names)
     )
-    # Prepared per connection, and per parameter types (a None, say, has none), as psycopg does.
+    # Prepared per connection, and per parameter types (a None, say, has none), as psycopg does;
+    # named from a counter that never goes back, so a name is never prepared twice.
     key = (query, transformer.types)
     prepared: dict[tuple, bytes] = raw.__dict__.setdefault("_prepared_alone", {})
     with raw.lock:
         for attempt in (1, 2):
             name = prepared.get(key)
             if name is None:
-                name = b"_alone_%d" % len(prepared)
+                number = raw.__dict__["_prepared_alone_count"] = (
+                    raw.__dict__.get("_prepared_alone_count", 0) + 1
+                )
+                name = b"_alone_%d" % number
                 _check(raw, pgconn.prepare(name, query, transformer.types))
                 prepared[key] = name
             result = pgconn.exec_prepared(
                 name, values, transformer.formats, result_format=pq.Format.BINARY
             )
             if result.error_field(pq.DiagnosticField.SQLSTATE) == b"26000" and attempt == 1:
-                prepared.clear()  # the server forgot them (DISCARD ALL): prepare them again
+                # The server forgot them: psycopg sends DEALLOCATE ALL after every ROLLBACK on
+                # this connection, and a pooler may DISCARD ALL. Prepare them again.
+                prepared.clear()
                 continue
             _check(raw, result)
             transformer.set_pgresult(result)

@@ -104,3 +104,19 @@ def test_a_read_inside_a_transaction_sees_its_uncommitted_rows():
         )
         assert rows == [("Uncommitted",)]
         transaction.set_rollback(True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_statements_prepared_after_the_server_forgot_some_never_reuse_a_name():
+    """psycopg deallocates every statement after a ROLLBACK; one read prepared again after that
+    must not take the name of another prepared since (a quote once failed with "prepared
+    statement already exists" after a commit's rollback on the same connection)."""
+    first, second = "SELECT %(x)s::int + 10", "SELECT %(x)s::int + 20"
+    assert fetch_prepared(first, {"x": 1}) == [(11,)]
+    with pytest.raises(OperationalError), transaction.atomic():  # a ROLLBACK through psycopg
+        fetch_prepared("SELECT 1", {})
+        raise OperationalError("roll back")
+    assert fetch_prepared(second, {"x": 1}) == [(21,)]  # prepared after the DEALLOCATE ALL
+    assert fetch_prepared(first, {"x": 2}) == [(12,)]  # forgotten: prepared again
+    assert fetch_prepared(second, {"x": 2}) == [(22,)]
+    assert fetch_prepared(first, {"x": 3}) == [(13,)]
