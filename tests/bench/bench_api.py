@@ -975,7 +975,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--others", type=int, default=100_000)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per saturating round")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--paced", type=float, default=8.0, help="seconds at half the rate")
     parser.add_argument("--clients", default="1,8,32", help="concurrent clients per commit run")
