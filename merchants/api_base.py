@@ -122,7 +122,8 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
 
     def _count(self, key: str) -> int:
         """This window's count, this request included. On Redis one round trip (INCR and EXPIRE
-        pipelined): Django's ``add`` then ``incr`` cost three (SET NX, then EXISTS and INCR)."""
+        pipelined): Django's ``add`` then ``incr`` cost three (SET NX, then EXISTS and INCR).
+        Elsewhere one ``incr``, and an ``add`` at the start of each window."""
         ttl = int(self.duration) + 1
         cache = self.cache
         if isinstance(cache, ConnectionProxy):
@@ -135,10 +136,17 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
             with client.pipeline(transaction=True) as pipe:
                 count, _ = pipe.incr(full_key).expire(full_key, ttl).execute()
             return count
+        # Elsewhere (memory, memcached): the window's key exists for all but its first request,
+        # so increment first and create it only when that fails.
         try:
-            added = cache.add(key, 1, timeout=ttl)
-            return 1 if added else cache.incr(key)
-        except ValueError:  # the window's key expired between add and incr
+            return cache.incr(key)
+        except ValueError:  # no key yet (or it just expired)
+            pass
+        if cache.add(key, 1, timeout=ttl):
+            return 1
+        try:
+            return cache.incr(key)  # another request created it meanwhile
+        except ValueError:  # and it expired at once
             cache.set(key, 1, timeout=ttl)
             return 1
 

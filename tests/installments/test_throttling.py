@@ -81,3 +81,27 @@ def test_on_redis_the_count_is_one_round_trip_and_the_window_expires(
     keys = server.keys(f"throttle-test-{merchant.pk}:*")
     assert keys and all(0 < server.ttl(key) <= 61 for key in keys)
     server.delete(*keys)
+
+
+def test_parallel_requests_in_one_process_are_counted_exactly(monkeypatch):
+    """The in-memory count (one incr, an add at a window's start) under 8 threads at once: exactly
+    the allowance gets through, whoever creates the window's key."""
+    import threading
+
+    monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "50/min"})
+    monkeypatch.setattr("time.time", lambda: 1_764_467_010.0)  # mid-window, whenever it runs
+    cache.clear()
+    allowed = []
+    start = threading.Barrier(8)
+
+    def requests() -> None:
+        start.wait()
+        allowed.extend(ApiKeyRateThrottle().allow_api_key("parallel") for _ in range(20))
+
+    threads = [threading.Thread(target=requests) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    cache.clear()
+    assert len(allowed) == 160 and allowed.count(True) == 50
