@@ -104,7 +104,10 @@ def _alone(raw: psycopg.Connection, sql: str, params: Mapping[str, object]) -> l
     ):
         return None
     query, names = numbered
-    transformer = Transformer(raw)
+    # One per connection (so per thread), kept: it remembers the dumpers and loaders it looked up.
+    transformer = raw.__dict__.get("_alone_transformer")
+    if transformer is None:
+        transformer = raw.__dict__["_alone_transformer"] = Transformer(raw)
     values = transformer.dump_sequence(
         [params[name] for name in names], [PyFormat.AUTO] * len(names)
     )
