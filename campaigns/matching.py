@@ -36,7 +36,6 @@ from installments.calculator import (
     PlanPrice,
     TermPricing,
     eligible_amount,
-    price_plan,
 )
 from installments.selectors import (
     PlatformParameters,
@@ -487,20 +486,13 @@ def choose_offers(
     *,
     campaigns: Iterable[LiveCampaign],
     basket: Basket,
-    term_rates: dict[int, TermRates],
+    pricing: dict[int, TermPricing],
     platform: PlatformParameters,
 ) -> tuple[dict[int, _Candidate], dict[uuid.UUID, LiveCampaign]]:
-    """For each term, the best applicable candidate (terms without one are absent), and the
-    campaigns refused somewhere for lack of budget."""
+    """For each term (``pricing``: the terms offered, within their limits), the best applicable
+    candidate (terms without one are absent), and the campaigns refused somewhere for lack of
+    budget."""
     principal = basket.financed_amount
-    pricing = {
-        term: TermPricing.of(
-            consumer_rate=rates.consumer_rate,
-            merchant_rate=rates.merchant_rate,
-            rounding=platform.rounding,
-        )
-        for term, rates in term_rates.items()
-    }
     # Many campaigns share a share and an E: price each (term, E, share) once per match. With P, A
     # and the rounding fixed by the basket, E depends on L alone: computed once per distinct L.
     # Keys are plain ints where they can be: E × 10001 + share (share <= 10000) per term.
@@ -661,8 +653,16 @@ def offers_price(
     preview cannot price differently from a quote."""
     principal = basket.financed_amount
     term_rates = terms_within_limits(term_rates=fee_terms, principal=principal)
+    pricing = {
+        term: TermPricing.of(
+            consumer_rate=rates.consumer_rate,
+            merchant_rate=rates.merchant_rate,
+            rounding=platform.rounding,
+        )
+        for term, rates in term_rates.items()
+    }
     best, short = choose_offers(
-        campaigns=campaigns, basket=basket, term_rates=term_rates, platform=platform
+        campaigns=campaigns, basket=basket, pricing=pricing, platform=platform
     )
     purchase_date = timezone.localtime(at, zoneinfo.ZoneInfo(merchant.timezone)).date()
     disabled = set(merchant.paid_terms_disabled or ())
@@ -671,17 +671,14 @@ def offers_price(
         chosen = best.get(term)
         if chosen is None and term in disabled:
             continue
-        price = price_plan(
+        price = pricing[term].plan(
             principal=principal,
             term=term,
-            consumer_rate=rates.consumer_rate,
-            merchant_rate=rates.merchant_rate,
             share_bp=chosen.tier.share_bp if chosen else 0,
             eligible=chosen.eligible if chosen else principal,
             purchase_date=purchase_date,
             statement_day=platform.statement_day,
             due_day=platform.due_day,
-            rounding=platform.rounding,
         )
         offer = None
         if chosen is not None:

@@ -632,6 +632,32 @@ class TermPricing:
             half_even=_is_half_even(rounding),
         )
 
+    def plan(
+        self,
+        *,
+        principal: int,
+        term: int,
+        share_bp: int,
+        eligible: int,
+        purchase_date: date,
+        statement_day: int,
+        due_day: int,
+    ) -> PlanPrice:
+        """``price_plan`` at these rates and rounding, which ``of`` validated already."""
+        _check_int(principal, "principal", 1, MAX_AMOUNT)
+        _check_int(term, "term", MIN_TERM, MAX_TERM)
+        _check_int(eligible, "eligible", 0, principal)
+        terms = _Terms(
+            consumer_micro=self.consumer_micro,
+            merchant_micro=self.merchant_micro,
+            share_bp=_check_int(share_bp, "share_bp", 0, MAX_SHARE_BP),
+            purchase_date=_check_date(purchase_date, "purchase_date"),
+            statement_day=_check_int(statement_day, "statement_day", MIN_DAY, MAX_DAY),
+            due_day=_check_int(due_day, "due_day", MIN_DAY, MAX_DAY),
+            half_even=self.half_even,
+        )
+        return _price(terms, principal, term, eligible, True)
+
     def amounts(self, *, principal: int, eligible: int, share_bp: int) -> FeeAmounts:
         """F, W, C and M for ``0 <= eligible <= principal``, ``principal > 0``, ``0 <= share_bp <= 10000``."""
         _check_int(principal, "principal", 1, MAX_AMOUNT)

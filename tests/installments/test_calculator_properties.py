@@ -463,3 +463,25 @@ def test_the_integer_apr_of_even_schedules_equals_the_newton_apr(principal, term
     assert calculator._apr_even(principal, first, rest, term) == calculator._apr(
         principal, [first] + [rest] * (term - 1)
     )
+
+
+@settings(max_examples=500, deadline=None)
+@given(inputs=plan_inputs(min_term=1))
+def test_a_term_pricing_prices_a_plan_as_price_plan_does(inputs: Inputs) -> None:
+    """Matching prices each option through ``TermPricing.plan``, the rates validated once."""
+    from installments.calculator import TermPricing
+
+    pricing = TermPricing.of(
+        consumer_rate=inputs.consumer_rate,
+        merchant_rate=inputs.merchant_rate,
+        rounding=inputs.rounding,
+    )
+    assert pricing.plan(
+        principal=inputs.principal,
+        term=inputs.term,
+        share_bp=inputs.share_bp,
+        eligible=inputs.eligible,
+        purchase_date=inputs.purchase_date,
+        statement_day=inputs.statement_day,
+        due_day=inputs.due_day,
+    ) == _price(inputs)
