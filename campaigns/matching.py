@@ -388,12 +388,19 @@ def live_campaigns_from_rows(merchant_id: uuid.UUID, rows: list[tuple]) -> tuple
             _live_built.clear()
         _live_built[key] = (d, figures, campaign)
         campaigns.append(campaign)
-    found = tuple(campaigns)
+    # In §4's order of ties (earlier start, earlier created, smaller id): matching then meets each
+    # term's winner first among equals and passes over the rest cheaply, whatever order the
+    # database returned the rows in (an index scan and a bitmap scan differ).
+    found = tuple(sorted(campaigns, key=_rank_tail))
     if version is not None:
         if len(_live_lists) >= _CACHE_LIMIT:
             _live_lists.pop(next(iter(_live_lists)))
         _live_lists[merchant_id] = (rows, _definitions.get(merchant_id), found)
     return found
+
+
+def _rank_tail(campaign: LiveCampaign) -> tuple[datetime, datetime, int]:
+    return campaign.rank_tail
 
 
 def live_campaigns(
@@ -464,7 +471,7 @@ def tier_for(tiers: Sequence[OfferTier], principal: int) -> OfferTier | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a match may build one per campaign and term
 class _Candidate:
     amounts: FeeAmounts
     campaign: LiveCampaign
