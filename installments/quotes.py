@@ -144,7 +144,10 @@ def quote_token(payload: dict[str, Any], *, compress: bool = False) -> str:
       compact ``json.dumps`` writes); the signer's own encoding when a string is not.
     - The HMAC: SHA-256 of the key's inner and outer pads, hashed once per secret and copied per
       token (RFC 2104), rather than keyed again each time."""
-    data = orjson.dumps(payload)
+    try:
+        data = orjson.dumps(payload)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits, say
+        data = b"\x80"  # not ASCII: encoded below
     if not data.isascii() or b"\x7f" in data:  # json.dumps escapes DEL too; orjson does not
         data = _TOKEN_ENCODER.encode(payload).encode("latin-1")
     prefix = ""
