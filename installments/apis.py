@@ -216,7 +216,10 @@ class QuoteView(APIView):
     api_key_may_be_recent = True  # a quote moves no money: merchants/recent_keys.py
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        taken = _lane(request) if self._lane_applies() else None
+        try:
+            taken = _lane(request) if self._lane_applies() else None
+        except Exception:  # the key's lookup failed (an outage): DRF's dispatch answers it, 503
+            taken = None
         if taken is None:
             return super().dispatch(request, *args, **kwargs)
         api_key, currency, basket = taken

@@ -246,8 +246,10 @@ _LINE_SEPARATOR, _PARAGRAPH_SEPARATOR = "\u2028".encode(), "\u2029".encode()
 def json_response_bytes(data: Any) -> bytes:
     """The bytes DRF's ``JSONRenderer`` renders ``data`` to with the API's settings (compact,
     UTF-8, no NaN, U+2028 and U+2029 escaped), through orjson: a quote's body is 3 KB, and
-    encoding it was a tenth of the quote. ``data`` holds JSON types only; anything orjson does
-    not take (an integer beyond 64 bits, say) goes through the renderer itself."""
+    encoding it was a tenth of the quote. ``data`` must hold JSON types only (str, int, bool,
+    None, lists and dicts with str keys): orjson writes datetimes, UUIDs and dataclasses itself,
+    not as DRF's encoder does. What orjson refuses (an integer beyond 64 bits, say) goes through
+    the renderer."""
     if data is None:
         return b""  # as the renderer answers None
     try:

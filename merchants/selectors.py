@@ -38,6 +38,8 @@ def api_key_authenticate(*, raw_key: str, recent: bool = False) -> ApiKey | None
 
     ``recent``: a lookup this process made in the last ``API_KEY_RECENT_SECONDS`` will do (quotes
     only, see ``merchants.recent_keys``); otherwise the database answers."""
+    if not raw_key.isprintable():  # a NUL, say, which PostgreSQL refuses in text: not a key
+        return None
     parts = raw_key.split("_")
     if len(parts) < 4 or parts[0] != API_KEY_SCHEME or parts[1] not in _KEY_MODES:
         return None

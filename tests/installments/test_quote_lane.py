@@ -255,3 +255,38 @@ def test_json_response_bytes_are_the_renderers_bytes(data):
     from rest_framework.renderers import JSONRenderer
 
     assert json_response_bytes(data) == JSONRenderer().render(data)
+
+
+def test_an_outage_during_the_key_lookup_is_answered_as_drf_answers_it(shop, monkeypatch):
+    """The lane's key lookup fails (PostgreSQL went away): DRF's dispatch answers, 503 problem."""
+    from django.db import OperationalError
+
+    import merchants.selectors
+
+    def down(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    case = Case("outage", lane=False, status=503)
+    key = _authorization(Case("a key", lane=True, status=200), shop)["HTTP_AUTHORIZATION"]
+    case.key = key
+    answers = []
+    for lane in (True, False):
+        monkeypatch.setattr(merchants.selectors, "recent_key", lambda prefix: None)
+        monkeypatch.setattr(merchants.selectors, "fetch_prepared", down)
+        answers.append(_send(case, shop, monkeypatch, lane=lane)[0])
+        monkeypatch.undo()
+    taken, alone = answers
+    assert taken.status_code == 503 and taken.json()["code"] == "service_unavailable"
+    assert _comparable(taken) == _comparable(alone)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/quotes", "/api/v1/plans"])
+def test_a_key_with_a_nul_is_refused_not_an_error(path, shop):
+    response = Client().post(
+        path,
+        json.dumps(BASKET).encode(),
+        content_type="application/json",
+        HTTP_AUTHORIZATION="Bearer ipk_live_abc\x00def_" + "x" * 43,
+    )
+    assert response.status_code == 401
+    assert response.json()["code"] == "authentication_failed"
