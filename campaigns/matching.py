@@ -26,6 +26,7 @@ import zoneinfo
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from operator import attrgetter
 from typing import Any
 
 from django.utils import timezone
@@ -391,16 +392,12 @@ def live_campaigns_from_rows(merchant_id: uuid.UUID, rows: list[tuple]) -> tuple
     # In §4's order of ties (earlier start, earlier created, smaller id): matching then meets each
     # term's winner first among equals and passes over the rest cheaply, whatever order the
     # database returned the rows in (an index scan and a bitmap scan differ).
-    found = tuple(sorted(campaigns, key=_rank_tail))
+    found = tuple(sorted(campaigns, key=attrgetter("rank_tail")))
     if version is not None:
         if len(_live_lists) >= _CACHE_LIMIT:
             _live_lists.pop(next(iter(_live_lists)))
         _live_lists[merchant_id] = (rows, _definitions.get(merchant_id), found)
     return found
-
-
-def _rank_tail(campaign: LiveCampaign) -> tuple[datetime, datetime, int]:
-    return campaign.rank_tail
 
 
 def live_campaigns(
@@ -480,12 +477,6 @@ class _Candidate:
     eligible: int
 
 
-def _rank(amounts: FeeAmounts, campaign: LiveCampaign) -> tuple[int, int, datetime, datetime, int]:
-    """§4's order: the lowest C, then the lower M, the earlier start, the earlier created, the
-    smaller id (compared as PostgreSQL compares uuids: as unsigned 128-bit numbers)."""
-    return (amounts.consumer_fee, amounts.merchant_subsidy, *campaign.rank_tail)
-
-
 _UNSEEN: Any = object()
 
 
@@ -555,7 +546,8 @@ def choose_offers(
                 continue
             current = best.get(term)
             if current is not None:
-                # §4's order (_rank), compared a part at a time: most candidates lose on C or M.
+                # §4's order, a part at a time: the lowest C, then the lower M, then the ties'
+                # order (rank_tail). Most candidates lose on C or M.
                 held = current.amounts
                 if amounts is not held:
                     fee, held_fee = amounts.consumer_fee, held.consumer_fee

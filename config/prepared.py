@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import psycopg
 from django.db import InterfaceError, OperationalError, connection
@@ -90,6 +91,17 @@ def _numbered(sql: str) -> tuple[bytes, tuple[str, ...]] | None:
     return None if "%" in numbered else (numbered.encode(), tuple(names))
 
 
+@dataclass(slots=True)
+class _AloneState:
+    """What one connection (so one thread) keeps for ``_alone``: its Transformer, which remembers
+    the dumpers and loaders it looked up; the statements prepared, by query and parameter types;
+    and a counter that names them and never goes back, so a name is never prepared twice."""
+
+    transformer: Transformer
+    prepared: dict[tuple, bytes] = field(default_factory=dict)
+    count: int = 0
+
+
 def _alone(raw: psycopg.Connection, sql: str, params: Mapping[str, object]) -> list[tuple] | None:
     """The rows of one prepared statement run through libpq, or None when this path does not
     apply: a transaction or a pipeline is open (psycopg's cursor keeps track of those), or the
@@ -104,34 +116,30 @@ def _alone(raw: psycopg.Connection, sql: str, params: Mapping[str, object]) -> l
     ):
         return None
     query, names = numbered
-    # One per connection (so per thread), kept: it remembers the dumpers and loaders it looked up.
-    transformer = raw.__dict__.get("_alone_transformer")
-    if transformer is None:
-        transformer = raw.__dict__["_alone_transformer"] = Transformer(raw)
+    state = raw.__dict__.get("_alone")
+    if state is None:
+        state = raw.__dict__["_alone"] = _AloneState(Transformer(raw))
+    transformer = state.transformer
     values = transformer.dump_sequence(
         [params[name] for name in names], [PyFormat.AUTO] * len(names)
     )
-    # Prepared per connection, and per parameter types (a None, say, has none), as psycopg does;
-    # named from a counter that never goes back, so a name is never prepared twice.
+    # Prepared per parameter types (a None, say, has none), as psycopg does.
     key = (query, transformer.types)
-    prepared: dict[tuple, bytes] = raw.__dict__.setdefault("_prepared_alone", {})
     with raw.lock:
         for attempt in (1, 2):
-            name = prepared.get(key)
+            name = state.prepared.get(key)
             if name is None:
-                number = raw.__dict__["_prepared_alone_count"] = (
-                    raw.__dict__.get("_prepared_alone_count", 0) + 1
-                )
-                name = b"_alone_%d" % number
+                state.count += 1
+                name = b"_alone_%d" % state.count
                 _check(raw, pgconn.prepare(name, query, transformer.types))
-                prepared[key] = name
+                state.prepared[key] = name
             result = pgconn.exec_prepared(
                 name, values, transformer.formats, result_format=pq.Format.BINARY
             )
             if result.error_field(pq.DiagnosticField.SQLSTATE) == b"26000" and attempt == 1:
                 # The server forgot them: psycopg sends DEALLOCATE ALL after every ROLLBACK on
                 # this connection, and a pooler may DISCARD ALL. Prepare them again.
-                prepared.clear()
+                state.prepared.clear()
                 continue
             _check(raw, result)
             transformer.set_pgresult(result)

@@ -339,19 +339,8 @@ def _apr(principal: int, amounts: Sequence[int]) -> str:
     with localcontext(_APR_CONTEXT):
         coefficients = [Decimal(a) for a in reversed(amounts)]
         target = Decimal(principal)
-        v = _apr_start(coefficients, target)
-        for _ in range(_APR_MAX_ITERATIONS):
-            q = dq = _ZERO
-            for a in coefficients:
-                dq = dq * v + q
-                q = q * v + a
-            # q(v) = Σ A_k v^(k-1), so g = v q − P and g' = q + v q'.
-            step = (v * q - target) / (q + v * dq)
-            v -= step
-            # A step of dv moves r = 1/v − 1 by about dv / v², hence the relative tolerance.
-            if step < _APR_STEP_TOLERANCE * v * v:
-                break
-        else:
+        v = _newton(coefficients, target, _apr_start(coefficients, target), _APR_STEP_TOLERANCE)
+        if v is None:
             raise CalculationError("the APR did not converge", field="apr")
         percent = (_ONE / v - _ONE) * 1200
         hundredths = percent * 100
@@ -365,6 +354,25 @@ def _apr(principal: int, amounts: Sequence[int]) -> str:
     return f"{cents // 100}.{cents % 100:02d}"
 
 
+def _newton(
+    coefficients: list[Decimal], target: Decimal, v: Decimal, tolerance: Decimal
+) -> Decimal | None:
+    """Newton's steps on g(v) = Σ A_k v^k − P from ``v``, at the current context's precision,
+    until a step is below ``tolerance`` relative to v²; None if they never get there."""
+    for _ in range(_APR_MAX_ITERATIONS):
+        q = dq = _ZERO
+        for a in coefficients:
+            dq = dq * v + q
+            q = q * v + a
+        # q(v) = Σ A_k v^(k-1), so g = v q − P and g' = q + v q'.
+        step = (v * q - target) / (q + v * dq)
+        v -= step
+        # A step of dv moves r = 1/v − 1 by about dv / v², hence the relative tolerance.
+        if step < tolerance * v * v:
+            return v
+    return None
+
+
 def _apr_start(coefficients: list[Decimal], target: Decimal) -> Decimal:
     """Where the exact iteration starts: v = 1, or a point just above the root found by the same
     Newton steps at 18 digits (one machine word each, several times cheaper than 40), which saves
@@ -375,16 +383,9 @@ def _apr_start(coefficients: list[Decimal], target: Decimal) -> Decimal:
     still descends onto the root from above, as from v = 1, and ends on the same value; if the
     check fails it starts from v = 1."""
     with localcontext(_APR_ESTIMATE_CONTEXT):
-        v = _ONE
-        for _ in range(_APR_MAX_ITERATIONS):
-            q = dq = _ZERO
-            for a in coefficients:
-                dq = dq * v + q
-                q = q * v + a
-            step = (v * q - target) / (q + v * dq)
-            v -= step
-            if step < _APR_ESTIMATE_TOLERANCE * v * v:
-                break
+        v = _newton(coefficients, target, _ONE, _APR_ESTIMATE_TOLERANCE)
+        if v is None:
+            return _ONE
         start = v * _APR_ESTIMATE_NUDGE
     if not _ZERO < start < _ONE:
         return _ONE
@@ -460,7 +461,7 @@ def _apr_cents_at_boundary(principal: int, amounts: Sequence[int], floor_cents: 
     # r_b = (2 floor_cents + 1) / 240000. The APR rounds up (half-up) iff the true r >= r_b, i.e.
     # (the present value falls as r rises) iff Σ A_k / (1 + r_b)^k >= P. With 1 + r_b = N / D,
     # multiply through by N^n to stay in integers.
-    denominator = 240_000
+    denominator = _APR_HALF_CENTS
     numerator = denominator + 2 * floor_cents + 1
     n = len(amounts)
     present = sum(a * denominator**k * numerator ** (n - k) for k, a in enumerate(amounts, 1))
